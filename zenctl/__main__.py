@@ -1,0 +1,3 @@
+from zenctl.cli import main
+
+main()

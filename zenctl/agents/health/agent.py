@@ -1,0 +1,61 @@
+"""The System Health agent: host metrics against thresholds, and the paths it keeps in shape."""
+
+from zenctl.agents.health import decide, metrics, paths
+from zenctl.core.actions import Proposal
+from zenctl.core.agent import BaseAgent, Finding, RunContext
+
+SAMPLE_NAMES = ["cpu.busy_seconds", "cpu.total_seconds", "host.boot_time", "memory.percent"]
+KEEP_SAMPLES_SECONDS = 7 * 86400
+
+
+class SystemHealthAgent(BaseAgent):
+    name = "system_health"
+    title = "System Health"
+
+    def __init__(self) -> None:
+        self._proposals: list[Proposal] = []
+
+    def observe(self, ctx: RunContext) -> list[Finding]:
+        cfg = ctx.config
+        lookback = max(2 * cfg.cpu_window, 2 * cfg.memory_window, 2 * (cfg.interval or 0), 3600)
+        history = load_history(ctx.samples(SAMPLE_NAMES, ctx.now - lookback))
+        previous = next((s.cpu for s in reversed(history) if s.cpu), None)
+        facts = metrics.collect(previous, cfg.ignore_mounts, cfg.statvfs_timeout)
+        findings = decide.evaluate(facts, history, cfg)
+        for spec in cfg.paths:
+            finding, proposals = paths.judge(spec, paths.observe(spec))
+            findings.append(finding)
+            self._proposals += proposals
+        ctx.record_samples(samples_of(facts), KEEP_SAMPLES_SECONDS)
+        return findings
+
+    def plan(self, ctx: RunContext, findings: list[Finding]) -> list[Proposal]:
+        return self._proposals
+
+
+def load_history(rows) -> list[decide.Sample]:
+    """Group stored sample rows by run into one Sample each, oldest first."""
+    by_run: dict[str, dict] = {}
+    for run_id, ts, name, _target, value in rows:
+        entry = by_run.setdefault(run_id, {"ts": ts})
+        entry[name] = value
+    history = []
+    for entry in by_run.values():
+        cpu = None
+        if {"cpu.busy_seconds", "cpu.total_seconds", "host.boot_time"} <= entry.keys():
+            cpu = metrics.CpuCounters(entry["cpu.busy_seconds"], entry["cpu.total_seconds"], entry["host.boot_time"])
+        history.append(decide.Sample(entry["ts"], cpu, entry.get("memory.percent")))
+    return sorted(history, key=lambda s: s.ts)
+
+
+def samples_of(facts: metrics.HostFacts) -> list[tuple[str, str, float | None]]:
+    """What this run stores for later runs' windows (and for graphs)."""
+    rows = [
+        ("cpu.busy_seconds", "", facts.cpu.busy), ("cpu.total_seconds", "", facts.cpu.total),
+        ("host.boot_time", "", facts.cpu.boot_time), ("memory.percent", "", facts.memory_percent),
+        ("swap.percent", "", facts.swap_percent), ("load.5", "", facts.load[1]),
+    ]
+    for mount in facts.mounts:
+        rows += [("disk.percent", mount.mountpoint, mount.disk_percent),
+                 ("inode.percent", mount.mountpoint, mount.inode_percent)]
+    return rows

@@ -1,0 +1,82 @@
+"""Action kinds: the only code that changes the system.
+
+An agent proposes (`Proposal`); the runtime looks up the kind here and calls `preview` (dry-run), or `apply` then
+`verify`. Each kind reports what it changed and what was there before, so it can be audited and undone.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """An action an agent wants: which kind, on what, with which parameters, and why."""
+
+    kind: str
+    target: str
+    params: dict[str, Any]
+    reason: str
+    check: str = ""  # the finding this action would repair
+
+
+@dataclass
+class Applied:
+    """What `apply` did: a message in the same words as the preview, and the state before (for undo)."""
+
+    message: str
+    before: dict[str, Any] = field(default_factory=dict)
+
+
+class ActionFailed(Exception):
+    """The action could not be applied or did not verify; the message says why."""
+
+
+class ActionKind(ABC):
+    """One kind of change. Subclasses set `name` and implement preview, apply and verify."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    reversible: ClassVar[bool] = False
+
+    @abstractmethod
+    def preview(self, proposal: Proposal) -> str:
+        """The exact change, in the words the real run reports, without changing anything."""
+
+    @abstractmethod
+    def apply(self, proposal: Proposal) -> Applied:
+        """Make the change; raise ActionFailed with a one-line reason when it cannot."""
+
+    @abstractmethod
+    def verify(self, proposal: Proposal) -> str | None:
+        """None when the change holds, else what is still wrong."""
+
+
+_REGISTRY: dict[str, ActionKind] = {}
+
+
+def register(cls: type[ActionKind]) -> type[ActionKind]:
+    """Class decorator adding a kind to the registry."""
+    _REGISTRY[cls.name] = cls()
+    return cls
+
+
+def _load() -> dict[str, ActionKind]:
+    import zenctl.actions  # noqa: F401  (registers every built-in kind)
+
+    return _REGISTRY
+
+
+def get_kind(name: str) -> ActionKind:
+    kinds = _load()
+    if name not in kinds:
+        raise KeyError(f"unknown action kind {name!r}")
+    return kinds[name]
+
+
+def known_kinds() -> set[str]:
+    return set(_load())
+
+
+def all_kinds() -> list[ActionKind]:
+    return [kind for _, kind in sorted(_load().items())]

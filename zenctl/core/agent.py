@@ -1,0 +1,86 @@
+"""What an agent is: a name, its config section, and two lifecycle methods.
+
+`observe` collects facts (the only place that reads the system) and turns them into findings; `plan` proposes
+actions from those findings. Neither changes anything: the runtime gates, previews or applies, and records.
+Keep the decisions pure functions of facts so they can be tested by feeding facts in.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from zenctl.core.actions import Proposal
+from zenctl.core.config import AgentConfig, LoadedConfig
+from zenctl.core.state import State
+
+STATUSES = ("ok", "warning", "critical", "unknown")
+# Nagios order of severity: a CRITICAL outranks an UNKNOWN, which outranks a WARNING.
+_SEVERITY = {"ok": 0, "warning": 1, "unknown": 2, "critical": 3}
+EXIT_CODES = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
+
+
+def worst(statuses) -> str:
+    """The most severe status, `ok` for none."""
+    return max(statuses, key=_SEVERITY.__getitem__, default="ok")
+
+
+@dataclass
+class Finding:
+    """One judged fact: what was checked, how it stands, and the evidence."""
+
+    check: str
+    status: str
+    message: str
+    value: float | str | None = None
+    threshold: float | None = None
+    unit: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunContext:
+    """What an agent gets for one run."""
+
+    agent: str
+    run_id: str
+    loaded: LoadedConfig
+    state: State
+    dry_run: bool
+    now: float
+
+    @property
+    def config(self) -> AgentConfig:
+        return getattr(self.loaded.config.agents, self.agent)
+
+    def samples(self, names: list[str], since: float) -> list[tuple[str, float, str, str, float]]:
+        """Stored metric samples `(run_id, ts, name, target, value)` of earlier runs since `since`, oldest first."""
+        marks = ",".join("?" * len(names))
+        return self.state.conn.execute(
+            f"SELECT run_id, ts, name, target, value FROM metric_samples WHERE name IN ({marks}) AND ts >= ? "
+            "ORDER BY ts",
+            (*names, since),
+        ).fetchall()
+
+    def record_samples(self, samples: list[tuple[str, str, float | None]], keep_seconds: float) -> None:
+        """Store this run's samples `(name, target, value)` and drop those older than `keep_seconds`."""
+        with self.state.write() as conn:
+            conn.executemany(
+                "INSERT INTO metric_samples VALUES (?, ?, ?, ?, ?)",
+                [(self.run_id, self.now, name, target, value) for name, target, value in samples],
+            )
+            conn.execute("DELETE FROM metric_samples WHERE ts < ?", (self.now - keep_seconds,))
+
+
+class BaseAgent(ABC):
+    """Extend this to make an agent; register it in `zenctl.agents.AGENTS`."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+
+    @abstractmethod
+    def observe(self, ctx: RunContext) -> list[Finding]:
+        """Collect facts and judge them."""
+
+    def plan(self, ctx: RunContext, findings: list[Finding]) -> list[Proposal]:
+        """Propose actions for the findings; none by default."""
+        return []

@@ -1,0 +1,323 @@
+"""Configuration: pydantic models (the single source of the schema, the example and the error messages),
+the file lookup order, the seed's environment overrides, and where each effective value came from.
+"""
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from zenctl.core.yamlsource import KeyPath, load_yaml
+from zenctl.errors import ConfigError
+
+Mode = Literal["auto", "approve", "notify", "disabled"]
+Percent = Annotated[float, Field(ge=0, le=100)]
+AGENT_NAMES = ("system_health", "dependency_manager", "log_analyzer", "data_validator")
+_KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.([a-z][a-z0-9_]*|\*)$")
+
+
+class Model(BaseModel):
+    """Every config section: unknown keys are errors, values are checked on assignment too."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PathSpec(Model):
+    """A path the System Health agent keeps in shape (the seed's file-system repairs)."""
+
+    path: str = Field(description="Absolute path to check.")
+    ensure: Literal["directory", "file"] = Field("directory", description="What must exist at the path.")
+    mode: str | None = Field(None, description='Permission bits as a quoted octal string, e.g. "0750".')
+    owner: str | None = Field(None, description="Owning user, by name or numeric id.")
+    group: str | None = Field(None, description="Owning group, by name or numeric id.")
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must be an absolute path")
+        return os.path.normpath(value)
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _octal(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError('must be a quoted octal string such as "0750" (unquoted, YAML reads it as a number)')
+        if not re.fullmatch(r"0?[0-7]{3,4}", value):
+            raise ValueError('must be octal permission bits such as "0750"')
+        return f"{int(value, 8):04o}"
+
+    @field_validator("owner", "group", mode="before")
+    @classmethod
+    def _name_or_id(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class AgentConfig(Model):
+    """Settings every agent has."""
+
+    enabled: bool = Field(True, description="Run this agent (env AGENT_<NAME>_ENABLED overrides).")
+    interval: int | None = Field(None, ge=1, description="Seconds between runs when scheduled by interval.")
+    schedule: str | None = Field(None, description='Cron expression for scheduled runs, e.g. "0 3 * * *".')
+    auto_mitigate: bool = Field(
+        True, description="Apply actions whose policy mode is auto; false turns them into notifications."
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron_fields(cls, value: str | None) -> str | None:
+        if value is not None and len(value.split()) != 5:
+            raise ValueError("must be a cron expression of five fields (minute hour day month weekday)")
+        return value
+
+
+class SystemHealthConfig(AgentConfig):
+    """CPU, load, memory, swap, disk and inode usage against thresholds; file-system repairs."""
+
+    interval: int | None = Field(300, ge=1, description="Seconds between runs when scheduled by interval.")
+    cpu_threshold: Percent = Field(80, description="CPU % over cpu_window that is critical.")
+    cpu_warning: Percent = Field(70, description="CPU % over cpu_window that is a warning.")
+    cpu_window: int = Field(
+        300, ge=0, description="Seconds the CPU average is judged over, from stored samples; 0 = since last run."
+    )
+    memory_threshold: Percent = Field(90, description="Memory % in use that is critical.")
+    memory_warning: Percent = Field(80, description="Memory % in use that is a warning.")
+    memory_window: int = Field(0, ge=0, description="Seconds memory must stay high (mean of stored samples).")
+    swap_threshold: Percent = Field(80, description="Swap % in use that is critical.")
+    swap_warning: Percent = Field(50, description="Swap % in use that is a warning.")
+    disk_threshold: Percent = Field(90, description="Disk space % used on a mount that is critical.")
+    disk_warning: Percent = Field(80, description="Disk space % used on a mount that is a warning.")
+    inode_threshold: Percent = Field(90, description="Inode % used on a mount that is critical.")
+    inode_warning: Percent = Field(80, description="Inode % used on a mount that is a warning.")
+    load_threshold: float = Field(4.0, ge=0, description="5-minute load average per CPU that is critical.")
+    load_warning: float = Field(2.0, ge=0, description="5-minute load average per CPU that is a warning.")
+    ignore_mounts: list[str] = Field(
+        default_factory=list, description="Mount points to skip (shell globs, e.g. /snap/*)."
+    )
+    statvfs_timeout: float = Field(
+        2.0, gt=0, le=60, description="Seconds to wait for one mount's usage (a hung NFS mount) before UNKNOWN."
+    )
+    paths: list[PathSpec] = Field(
+        default_factory=list, description="Paths to keep in shape: created when missing, mode and owner fixed."
+    )
+
+    @model_validator(mode="after")
+    def _warning_not_above_critical(self) -> "SystemHealthConfig":
+        for name in ("cpu", "memory", "swap", "disk", "inode", "load"):
+            warning, critical = getattr(self, f"{name}_warning"), getattr(self, f"{name}_threshold")
+            if warning > critical:
+                raise ValueError(f"{name}_warning ({warning}) is above {name}_threshold ({critical})")
+        return self
+
+
+class DependencyManagerConfig(AgentConfig):
+    """Outdated and vulnerable Python packages (the agent arrives in a later release)."""
+
+    schedule: str | None = Field("0 3 * * *", description="Cron expression for scheduled runs (daily at 3 AM).")
+    security_updates: Mode = Field("auto", description="Policy mode for updates that fix a known vulnerability.")
+    minor_updates: Mode = Field("notify", description="Policy mode for minor and patch updates.")
+    major_updates: Mode = Field("disabled", description="Policy mode for major version upgrades.")
+
+
+class LogAnalyzerConfig(AgentConfig):
+    """Error patterns, bottlenecks and security incidents in logs (arrives in a later release)."""
+
+    interval: int | None = Field(300, ge=1, description="Seconds between runs when scheduled by interval.")
+
+
+class DataValidatorConfig(AgentConfig):
+    """Schema and quality checks with safe repairs (arrives in a later release)."""
+
+    interval: int | None = Field(3600, ge=1, description="Seconds between runs when scheduled by interval.")
+
+
+class AgentsConfig(Model):
+    system_health: SystemHealthConfig = Field(default_factory=SystemHealthConfig)
+    dependency_manager: DependencyManagerConfig = Field(default_factory=DependencyManagerConfig)
+    log_analyzer: LogAnalyzerConfig = Field(default_factory=LogAnalyzerConfig)
+    data_validator: DataValidatorConfig = Field(default_factory=DataValidatorConfig)
+
+
+class PolicyConfig(Model):
+    """What agents may do on their own."""
+
+    max_auto_repairs_per_hour: int = Field(
+        5, ge=0, description="Automatic repairs allowed per hour on this host (env MAX_AUTO_REPAIRS_PER_HOUR)."
+    )
+    modes: dict[str, Mode] = Field(
+        default_factory=dict,
+        description="Policy mode by action kind (fs.chmod) or family (fs.*): auto, approve, notify or disabled.",
+    )
+
+    @field_validator("modes")
+    @classmethod
+    def _known_kinds(cls, value: dict[str, str]) -> dict[str, str]:
+        from zenctl.core.actions import known_kinds
+
+        known = known_kinds()
+        for key in value:
+            if not _KIND_PATTERN.match(key):
+                raise ValueError(f"{key!r} is not an action kind name such as fs.chmod or fs.*")
+            family = key[:-1] if key.endswith(".*") else None
+            if not any(k == key or (family and k.startswith(family)) for k in known):
+                raise ValueError(f"unknown action kind {key!r} (known: {', '.join(sorted(known))})")
+        return value
+
+
+class EmailConfig(Model):
+    to: list[str] = Field(default_factory=list, description="Alert recipients (env ALERT_EMAIL, comma-separated).")
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+", address):
+                raise ValueError(f"{address!r} is not an email address")
+        return value
+
+
+class PagerDutyConfig(Model):
+    enabled: bool = Field(False, description="Send alerts to PagerDuty (env ALERT_PAGERDUTY_ENABLED).")
+
+
+class AlertsConfig(Model):
+    """Where alerts go (delivery arrives with the escalation ladder)."""
+
+    email: EmailConfig = Field(default_factory=EmailConfig)
+    pagerduty: PagerDutyConfig = Field(default_factory=PagerDutyConfig)
+
+
+class Config(Model):
+    """The whole zenctl configuration."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, title="zenctl configuration")
+
+    agents: AgentsConfig = Field(default_factory=AgentsConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+
+
+# The seed's environment variables and the key each one sets.
+ENV_OVERRIDES: dict[str, KeyPath] = {
+    **{f"AGENT_{name.upper()}_ENABLED": ("agents", name, "enabled") for name in AGENT_NAMES},
+    "ALERT_EMAIL": ("alerts", "email", "to"),
+    "ALERT_PAGERDUTY_ENABLED": ("alerts", "pagerduty", "enabled"),
+    "MAX_AUTO_REPAIRS_PER_HOUR": ("policy", "max_auto_repairs_per_hour"),
+}
+
+
+@dataclass
+class LoadedConfig:
+    """The effective configuration and where each value came from."""
+
+    config: Config
+    path: Path | None = None
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+    env: dict[KeyPath, str] = field(default_factory=dict)
+
+    def source(self, key: KeyPath) -> str:
+        """`env:VAR`, `file:line`, or `default` for a key path (the nearest enclosing key that was set)."""
+        for depth in range(len(key), 0, -1):
+            prefix = key[:depth]
+            if prefix in self.env:
+                return f"env:{self.env[prefix]}"
+            if prefix in self.lines:
+                return f"{self.path}:{self.lines[prefix]}"
+        return "default"
+
+
+def candidate_paths(environ: dict[str, str]) -> list[Path]:
+    """Implicit lookup order after --config and ZENCTL_CONFIG."""
+    xdg = environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return [Path("zenctl.yaml"), Path(xdg) / "zenctl" / "zenctl.yaml", Path("/etc/zenctl/zenctl.yaml")]
+
+
+def find_config(explicit: str | None, environ: dict[str, str]) -> Path | None:
+    """The config file to read, or None for embedded defaults. An explicit path must exist."""
+    chosen = explicit or environ.get("ZENCTL_CONFIG")
+    if chosen:
+        return Path(chosen)
+    return next((p for p in candidate_paths(environ) if p.is_file()), None)
+
+
+def _prepare(explicit: str | None, environ: dict[str, str]):
+    """Read the file (if any) and apply the environment: (path, data, lines, env) ready to validate."""
+    path = find_config(explicit, environ)
+    data: Any = {}
+    lines: dict[KeyPath, int] = {}
+    if path is not None:
+        data, lines = load_yaml(path)
+        data = {} if data is None else data
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}:1: the config must be a mapping of keys (agents:, policy:, alerts:)")
+    return path, data, lines, _apply_env(data, environ)
+
+
+def load_config(explicit: str | None = None, environ: dict[str, str] | None = None) -> LoadedConfig:
+    """Find, read, override from the environment and validate; ConfigError on the first problem."""
+    environ = dict(os.environ) if environ is None else environ
+    path, data, lines, env = _prepare(explicit, environ)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        messages = validation_messages(exc, path, lines, env, environ)
+        more = f" (and {len(messages) - 1} more: run zenctl config validate)" if len(messages) > 1 else ""
+        raise ConfigError(messages[0] + more) from None
+    return LoadedConfig(config, path, lines, env)
+
+
+def check_config(explicit: str | None, environ: dict[str, str]) -> tuple[Path | None, list[str]]:
+    """For `config validate`: every problem, one line each (a file that cannot be read raises)."""
+    path, data, lines, env = _prepare(explicit, environ)
+    try:
+        Config.model_validate(data)
+    except ValidationError as exc:
+        return path, validation_messages(exc, path, lines, env, environ)
+    return path, []
+
+
+def validation_messages(exc: ValidationError, path: Path | None, lines, env, environ) -> list[str]:
+    """One line per validation problem, each naming file:line (or the variable) and the key."""
+    out = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        dotted = ".".join(str(p) for p in loc) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        value = error.get("input")
+        got = "" if isinstance(value, dict) or error["type"] in ("extra_forbidden", "missing") else f" (got {value!r})"
+        var = next((env[loc[:d]] for d in range(len(loc), 0, -1) if loc[:d] in env), None)
+        if var:
+            out.append(f"environment variable {var}={environ.get(var)!r}: {dotted}: {message}")
+            continue
+        line = next((lines[loc[:d]] for d in range(len(loc), 0, -1) if loc[:d] in lines), None)
+        where = f"{path}:{line}" if path and line else (str(path) if path else "embedded defaults")
+        out.append(f"{where}: {dotted}: {message}{got}")
+    return out
+
+
+def _apply_env(data: dict, environ: dict[str, str]) -> dict[KeyPath, str]:
+    """Set the keys named by the seed's environment variables; an empty variable counts as unset."""
+    applied: dict[KeyPath, str] = {}
+    for var, key in ENV_OVERRIDES.items():
+        raw = environ.get(var, "").strip()
+        if not raw:
+            continue
+        value: Any = [part.strip() for part in raw.split(",") if part.strip()] if var == "ALERT_EMAIL" else raw
+        node = data
+        for part in key[:-1]:
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+            if not isinstance(node, dict):
+                break  # the file has a non-mapping here; validation reports it
+        else:
+            node[key[-1]] = value
+            applied[key] = var
+    return applied

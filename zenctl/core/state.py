@@ -1,0 +1,203 @@
+"""The state: one SQLite file holding runs, metric samples, findings, actions and the audit log.
+
+WAL so readers never block the writer, a busy timeout so concurrent cron runs queue instead of failing, and a
+schema version (`PRAGMA user_version`) with forward migrations. A file that is not SQLite, or was written by a
+newer zenctl, is refused before anything is written to it.
+"""
+
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from zenctl.errors import StateError
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _migration_1(conn: sqlite3.Connection) -> None:
+    """The first schema: runs, metric samples, findings, actions, the audit log and a key/value meta table."""
+    _execute_all(
+        conn,
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY, agent TEXT NOT NULL, pid INTEGER, proc_start REAL,
+            started TEXT NOT NULL, ended TEXT, status TEXT NOT NULL, dry_run INTEGER NOT NULL,
+            wall_seconds REAL, cpu_user_seconds REAL, cpu_system_seconds REAL, peak_rss_bytes INTEGER,
+            message TEXT
+        );
+        CREATE INDEX runs_agent_started ON runs (agent, started);
+        CREATE TABLE metric_samples (
+            run_id TEXT NOT NULL, ts REAL NOT NULL, name TEXT NOT NULL, target TEXT NOT NULL DEFAULT '',
+            value REAL
+        );
+        CREATE INDEX metric_samples_name_ts ON metric_samples (name, ts);
+        CREATE TABLE findings (
+            id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, agent TEXT NOT NULL, ts TEXT NOT NULL,
+            check_name TEXT NOT NULL, status TEXT NOT NULL, value, threshold REAL, unit TEXT,
+            message TEXT NOT NULL, evidence TEXT
+        );
+        CREATE INDEX findings_run ON findings (run_id);
+        CREATE TABLE actions (
+            id TEXT PRIMARY KEY, run_id TEXT NOT NULL, agent TEXT NOT NULL, kind TEXT NOT NULL,
+            target TEXT NOT NULL, params TEXT NOT NULL, check_name TEXT, mode TEXT NOT NULL,
+            status TEXT NOT NULL, reason TEXT NOT NULL, preview TEXT, message TEXT, before TEXT,
+            created TEXT NOT NULL, finished TEXT
+        );
+        CREATE INDEX actions_run ON actions (run_id);
+        CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, agent TEXT NOT NULL, run_id TEXT, event TEXT NOT NULL,
+            message TEXT NOT NULL, data TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
+        );
+        CREATE INDEX audit_ts ON audit (ts);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """
+    )
+
+
+def _execute_all(conn: sqlite3.Connection, script: str) -> None:
+    """Run `;`-separated DDL inside the current transaction (executescript would COMMIT first)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+# One function per schema change, in order; never edit a released one, append a new one.
+MIGRATIONS = [("0001_initial", _migration_1)]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def default_db_path(environ: dict[str, str] | None = None) -> Path:
+    """`$XDG_STATE_HOME/zenctl/zenctl.db`, or `/var/lib/zenctl/zenctl.db` for root."""
+    environ = os.environ if environ is None else environ
+    if os.geteuid() == 0:
+        return Path("/var/lib/zenctl/zenctl.db")
+    base = environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "zenctl" / "zenctl.db"
+
+
+def resolve_db_path(explicit: str | None, environ: dict[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    return Path(explicit or environ.get("ZENCTL_DB") or default_db_path(environ))
+
+
+class State:
+    """An open state file. Use `write()` for every change: one IMMEDIATE transaction, so concurrent runs
+    serialise their writes instead of interleaving them."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection):
+        self.path = path
+        self.conn = conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        if self.conn.in_transaction:  # nested: part of the outer transaction
+            yield self.conn
+            return
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StateError(f"{self.path}: cannot write the state file: {exc}") from None
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                self.conn.execute("ROLLBACK")
+                raise StateError(f"{self.path}: cannot commit to the state file: {exc}") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def open_state(path: Path, create: bool = True) -> State | None:
+    """Open (and on first use create, mode 0600) the state file; None when it does not exist and
+    `create` is false. StateError when it cannot be used."""
+    _check_existing(path)
+    if not path.exists():
+        if not create:
+            return None
+        _create(path)
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StateError(f"{path}: cannot open the state file: {exc}") from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _check_version(path, conn.execute("PRAGMA user_version").fetchone()[0])
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        state = State(path, conn)
+        if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            _migrate(state)
+        return state
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StateError(f"{path}: not a usable zenctl state file: {exc}") from None
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _check_existing(path: Path) -> None:
+    """Refuse a directory, an unreadable file or one that is not SQLite, before SQLite touches it."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StateError(f"{path}: cannot use the state file: {exc.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise StateError(f"{path}: is a directory; --db wants a file (e.g. {path / 'zenctl.db'})")
+    if not stat.S_ISREG(st.st_mode):
+        raise StateError(f"{path}: is not a regular file")
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StateError(f"{path}: cannot read the state file: {exc.strerror}") from None
+    if header and header != SQLITE_HEADER:
+        raise StateError(f"{path}: is not a SQLite database; zenctl leaves it untouched")
+
+
+def _create(path: Path) -> None:
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+    except FileExistsError:
+        pass  # another run created it first
+    except OSError as exc:
+        raise StateError(f"{path}: cannot create the state file: {exc.strerror}") from None
+
+
+def _check_version(path: Path, version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise StateError(
+            f"{path}: written by a newer zenctl (schema {version}, this zenctl knows {SCHEMA_VERSION}); "
+            "upgrade zenctl, the file is left untouched"
+        )
+
+
+def _migrate(state: State) -> None:
+    """Apply pending migrations in one transaction; concurrent first runs wait on the write lock and then
+    find the work done. sqlite-utils is imported only here: it costs 0.2 s, paid once per upgrade."""
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+    migrations = Migrations("zenctl")
+    for name, function in MIGRATIONS:
+        migrations(name=name)(lambda db, function=function: function(db.conn))
+    with state.write() as conn:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        _check_version(state.path, version)
+        if version < SCHEMA_VERSION:
+            migrations.apply(Database(conn, execute_plugins=False))
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

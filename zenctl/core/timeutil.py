@@ -1,0 +1,51 @@
+"""Times as zenctl stores and prints them: UTC, ISO 8601, fixed width so text order is time order."""
+
+import re
+import time
+from datetime import datetime, timezone
+
+from zenctl.errors import UsageError
+
+_FMT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+
+
+def iso(epoch: float | None = None) -> str:
+    """Epoch seconds as `2026-11-24T11:04:05.123456Z`."""
+    return datetime.fromtimestamp(time.time() if epoch is None else epoch, timezone.utc).strftime(_FMT)
+
+
+def parse_duration(text: str) -> float:
+    """`90s`, `30m`, `1h`, `2d`, `1w` as seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise UsageError(f"invalid duration {text!r}: use a number and one of s, m, h, d, w (e.g. 1h)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_when(text: str, now: float | None = None) -> float:
+    """A point in time: a duration meaning that long ago (`1h`), or an ISO 8601 time (UTC unless it says)."""
+    now = time.time() if now is None else now
+    if _DURATION.match(text):
+        return now - parse_duration(text)
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "T", 1))
+    except ValueError:
+        raise UsageError(
+            f"invalid time {text!r}: use a duration ago (1h) or ISO 8601 (2026-11-24T10:00:00Z)"
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.timestamp()
+
+
+def ago(seconds: float) -> str:
+    """A short human age: `42s`, `5m`, `3h`, `2d`."""
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
