@@ -20,7 +20,7 @@ from zenctl.core.timeutil import iso
 GENESIS = "0" * 64
 _SECRETS = [
     (re.compile(r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|routing[_-]?key)(\s*[=:]\s*)(\S+)"), r"\1\2***"),
-    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)([^@\s]+)(@)"), r"\1***\3"),
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)([^@\s]+)(@)"), r"\1***\3"),
 ]
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zenctl.core.yamlsource import KeyPath, load_yaml
 from zenctl.errors import ConfigError
@@ -28,11 +28,11 @@ class Model(BaseModel):
 class PathSpec(Model):
     """A path the System Health agent keeps in shape (the seed's file-system repairs)."""
 
-    path: str = Field(description="Absolute path to check.")
+    path: str = Field(description="Absolute path to check.", examples=["/srv/app/data"])
     ensure: Literal["directory", "file"] = Field("directory", description="What must exist at the path.")
-    mode: str | None = Field(None, description='Permission bits as a quoted octal string, e.g. "0750".')
-    owner: str | None = Field(None, description="Owning user, by name or numeric id.")
-    group: str | None = Field(None, description="Owning group, by name or numeric id.")
+    mode: str | None = Field(None, description='Permission bits as a quoted octal string.', examples=["0750"])
+    owner: str | None = Field(None, description="Owning user, by name or numeric id.", examples=["app"])
+    group: str | None = Field(None, description="Owning group, by name or numeric id.", examples=["app"])
 
     @field_validator("path")
     @classmethod
@@ -97,7 +97,7 @@ class SystemHealthConfig(AgentConfig):
     load_threshold: float = Field(4.0, ge=0, description="5-minute load average per CPU that is critical.")
     load_warning: float = Field(2.0, ge=0, description="5-minute load average per CPU that is a warning.")
     ignore_mounts: list[str] = Field(
-        default_factory=list, description="Mount points to skip (shell globs, e.g. /snap/*)."
+        default_factory=list, description="Mount points to skip (shell globs).", examples=[["/snap/*"]]
     )
     statvfs_timeout: float = Field(
         2.0, gt=0, le=60, description="Seconds to wait for one mount's usage (a hung NFS mount) before UNKNOWN."
@@ -111,7 +111,7 @@ class SystemHealthConfig(AgentConfig):
         for name in ("cpu", "memory", "swap", "disk", "inode", "load"):
             warning, critical = getattr(self, f"{name}_warning"), getattr(self, f"{name}_threshold")
             if warning > critical:
-                raise ValueError(f"{name}_warning ({warning}) is above {name}_threshold ({critical})")
+                raise ValueError(f"{name}_warning ({warning:g}) is above {name}_threshold ({critical:g})")
         return self
 
 
@@ -137,10 +137,27 @@ class DataValidatorConfig(AgentConfig):
 
 
 class AgentsConfig(Model):
+    """The four agents, each enabled by default and run by `zenctl <agent> ...` or cron."""
+
     system_health: SystemHealthConfig = Field(default_factory=SystemHealthConfig)
     dependency_manager: DependencyManagerConfig = Field(default_factory=DependencyManagerConfig)
     log_analyzer: LogAnalyzerConfig = Field(default_factory=LogAnalyzerConfig)
     data_validator: DataValidatorConfig = Field(default_factory=DataValidatorConfig)
+
+
+def _known_kind(key: str) -> str:
+    from zenctl.core.actions import known_kinds
+
+    if not _KIND_PATTERN.match(key):
+        raise ValueError(f"{key!r} is not an action kind name such as fs.chmod or fs.*")
+    known = known_kinds()
+    family = key[:-1] if key.endswith(".*") else None
+    if not any(k == key or (family and k.startswith(family)) for k in known):
+        raise ValueError(f"unknown action kind {key!r} (known: {', '.join(sorted(known))})")
+    return key
+
+
+ActionKindName = Annotated[str, AfterValidator(_known_kind)]
 
 
 class PolicyConfig(Model):
@@ -149,28 +166,18 @@ class PolicyConfig(Model):
     max_auto_repairs_per_hour: int = Field(
         5, ge=0, description="Automatic repairs allowed per hour on this host (env MAX_AUTO_REPAIRS_PER_HOUR)."
     )
-    modes: dict[str, Mode] = Field(
+    modes: dict[ActionKindName, Mode] = Field(
         default_factory=dict,
         description="Policy mode by action kind (fs.chmod) or family (fs.*): auto, approve, notify or disabled.",
+        examples=[{"fs.chown": "approve"}],
     )
-
-    @field_validator("modes")
-    @classmethod
-    def _known_kinds(cls, value: dict[str, str]) -> dict[str, str]:
-        from zenctl.core.actions import known_kinds
-
-        known = known_kinds()
-        for key in value:
-            if not _KIND_PATTERN.match(key):
-                raise ValueError(f"{key!r} is not an action kind name such as fs.chmod or fs.*")
-            family = key[:-1] if key.endswith(".*") else None
-            if not any(k == key or (family and k.startswith(family)) for k in known):
-                raise ValueError(f"unknown action kind {key!r} (known: {', '.join(sorted(known))})")
-        return value
 
 
 class EmailConfig(Model):
-    to: list[str] = Field(default_factory=list, description="Alert recipients (env ALERT_EMAIL, comma-separated).")
+    """Alert email (delivery arrives with the escalation ladder)."""
+
+    to: list[str] = Field(default_factory=list, description="Alert recipients (env ALERT_EMAIL, comma-separated).",
+                          examples=[["ops@example.com"]])
 
     @field_validator("to")
     @classmethod
@@ -182,6 +189,8 @@ class EmailConfig(Model):
 
 
 class PagerDutyConfig(Model):
+    """PagerDuty Events API v2 (delivery arrives with the escalation ladder)."""
+
     enabled: bool = Field(False, description="Send alerts to PagerDuty (env ALERT_PAGERDUTY_ENABLED).")
 
 
@@ -290,6 +299,11 @@ def validation_messages(exc: ValidationError, path: Path | None, lines, env, env
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key"
+        elif message.startswith("Keys should be strings"):
+            message = "keys must be text; YAML reads unquoted yes/no/true/false/on/off and numbers otherwise: quote it"
+        if loc and loc[-1] == "[key]":
+            loc = loc[:-1]
+            dotted = ".".join(str(p) for p in loc)
         value = error.get("input")
         got = "" if isinstance(value, dict) or error["type"] in ("extra_forbidden", "missing") else f" (got {value!r})"
         var = next((env[loc[:d]] for d in range(len(loc), 0, -1) if loc[:d] in env), None)

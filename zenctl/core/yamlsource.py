@@ -44,7 +44,7 @@ def parse_yaml(text: str, name: str) -> tuple[Any, dict[KeyPath, int]]:
         if node is None:
             return None, {}
         lines: dict[KeyPath, int] = {}
-        _walk(node, (), lines, name)
+        _walk(loader, node, (), lines, name)
         return loader.construct_document(node), lines
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -57,19 +57,20 @@ def parse_yaml(text: str, name: str) -> tuple[Any, dict[KeyPath, int]]:
         loader.dispose()
 
 
-def _walk(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], name: str) -> None:
+def _walk(loader, node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], name: str) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            key = loader.construct_object(key_node, deep=True)  # as YAML reads it: `no` is False
+            key = key if isinstance(key, (str, int, bool, float)) else str(key)
             line = key_node.start_mark.line + 1
             if key in seen:
                 dotted = ".".join(str(p) for p in (*path, key))
                 raise ConfigError(f"{name}:{line}: {dotted}: duplicate key")
             seen.add(key)
             lines[(*path, key)] = line
-            _walk(value_node, (*path, key), lines, name)
+            _walk(loader, value_node, (*path, key), lines, name)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             lines[(*path, index)] = item.start_mark.line + 1
-            _walk(item, (*path, index), lines, name)
+            _walk(loader, item, (*path, index), lines, name)

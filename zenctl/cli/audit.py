@@ -1,0 +1,67 @@
+"""`zenctl audit`: read and verify the hash-chained audit log."""
+
+import sys
+import time
+
+import typer
+
+from zenctl.cli.common import ConfigOpt, DbOpt, JsonOpt, QuietOpt, error, open_db, print_json
+
+app = typer.Typer(help="Read the audit log (every run, finding, decision and result) or verify its hash chain.",
+                  invoke_without_command=True)
+
+
+@app.callback()
+def show(
+    ctx: typer.Context,
+    last: str | None = typer.Option(None, "--last", metavar="DURATION", help="Entries of the last 1h, 30m, 2d..."),
+    since: str | None = typer.Option(None, "--since", metavar="WHEN", help="From a time (ISO 8601) or a duration ago."),
+    until: str | None = typer.Option(None, "--until", metavar="WHEN", help="Up to a time (ISO 8601) or a duration ago."),
+    agent: str | None = typer.Option(None, "--agent", help="Only this agent (system_health, ...)."),
+    event: str | None = typer.Option(None, "--event", help="Only this event; 'action' also matches action.*."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the newest N entries."),
+    config: ConfigOpt = None, db: DbOpt = None, json: JsonOpt = False, quiet: QuietOpt = False,
+) -> None:
+    """Print audit entries, oldest first (default: the last 24 hours)."""
+    if ctx.invoked_subcommand:
+        ctx.obj = {"db": db, "json": json, "quiet": quiet}
+        return
+    from zenctl.core import audit
+    from zenctl.core.timeutil import iso, parse_duration, parse_when
+    from zenctl.errors import UsageError
+
+    if last and since:
+        raise UsageError("--last and --since both set a start; use one")
+    start = iso(parse_when(since) if since else time.time() - parse_duration(last or "24h"))
+    end = iso(parse_when(until)) if until else None
+    state = open_db(db, create=False)
+    entries = audit.query(state, start, end, agent, event, limit) if state else []
+    if json:
+        print_json({"entries": entries})
+    elif not quiet:
+        write = sys.stdout.write
+        for e in entries:
+            write(f"{e['ts'][:19]}Z {e['seq']:>8} {e['agent']:<18} {e['event']:<16} {e['message']}\n")
+
+
+@app.command("verify")
+def verify(ctx: typer.Context, db: DbOpt = None, json: JsonOpt = False, quiet: QuietOpt = False) -> None:
+    """Check the hash chain: exit 0 when intact, 2 naming the first entry that was edited, inserted or deleted."""
+    from zenctl.core import audit
+    from zenctl.errors import StateError
+
+    parent = ctx.obj or {}
+    db, json, quiet = db or parent.get("db"), json or parent.get("json"), quiet or parent.get("quiet")
+    state = open_db(db, create=False)
+    if state is None:
+        from zenctl.core.state import resolve_db_path
+
+        raise StateError(f"{resolve_db_path(db)}: no state file to verify")
+    result = audit.verify(state)
+    if json:
+        print_json({"ok": result.ok, "checked": result.checked, "bad_seq": result.bad_seq, "problem": result.problem})
+    elif not result.ok:
+        error(f"audit log {state.path}: {result.problem}")
+    elif not quiet:
+        print(f"audit log intact: {result.checked} entries, hash chain verified")
+    raise typer.Exit(0 if result.ok else 2)

@@ -1,0 +1,32 @@
+"""What every command shares: the options DESIGN.md puts on every command, JSON and error printing."""
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+ConfigOpt = Annotated[str | None, typer.Option(
+    "--config", "-c", envvar="ZENCTL_CONFIG", metavar="PATH",
+    help="Config file (default lookup: ./zenctl.yaml, $XDG_CONFIG_HOME/zenctl/zenctl.yaml, /etc/zenctl/zenctl.yaml).")]
+DbOpt = Annotated[str | None, typer.Option(
+    "--db", envvar="ZENCTL_DB", metavar="PATH",
+    help="State file (default $XDG_STATE_HOME/zenctl/zenctl.db; as root /var/lib/zenctl/zenctl.db).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing unless there is a problem or a change.")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", "-n", help="Preview every action; change nothing.")]
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def error(message: str) -> None:
+    sys.stderr.write(f"zenctl: {message}\n")
+
+
+def open_db(db: str | None, create: bool = True):
+    """The state file named by --db / ZENCTL_DB / the default; None if absent and not `create`."""
+    from zenctl.core.state import open_state, resolve_db_path
+
+    return open_state(resolve_db_path(db), create=create)
