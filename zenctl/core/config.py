@@ -230,13 +230,11 @@ class LoadedConfig:
     env: dict[KeyPath, str] = field(default_factory=dict)
 
     def source(self, key: KeyPath) -> str:
-        """`env:VAR`, `file:line`, or `default` for a key path (the nearest enclosing key that was set)."""
-        for depth in range(len(key), 0, -1):
-            prefix = key[:depth]
-            if prefix in self.env:
-                return f"env:{self.env[prefix]}"
-            if prefix in self.lines:
-                return f"{self.path}:{self.lines[prefix]}"
+        """`env:VAR`, `file:line`, or `default` for one key path as `config show` lists them."""
+        if key in self.env:
+            return f"env:{self.env[key]}"
+        if key in self.lines:
+            return f"{self.path}:{self.lines[key]}"
         return "default"
 
 
