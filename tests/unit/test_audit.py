@@ -88,3 +88,17 @@ def test_verify_reads_a_consistent_snapshot(state):
         assert audit.verify(state).ok
     finally:
         other.execute("ROLLBACK")
+
+
+def test_time_filtered_queries_use_the_ts_index(state, monkeypatch):
+    plans = []
+    real = state.conn
+
+    class Spy:
+        def execute(self, sql, args=()):
+            plans.extend(row[-1] for row in real.execute("EXPLAIN QUERY PLAN " + sql, args))
+            return real.execute(sql, args)
+
+    monkeypatch.setattr(state, "conn", Spy())
+    audit.query(state, since="2026-01-01T00:00:00.000000Z")
+    assert any("audit_ts" in step for step in plans), plans

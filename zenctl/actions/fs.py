@@ -60,6 +60,24 @@ def _ownership_problem(path: str, p: dict) -> str | None:
     return None
 
 
+def _settle_new(p: dict, default_mode: int) -> None:
+    """Give a path just created its wanted mode (umask-independent) and owner."""
+    with _no_follow(p["path"]) as (fd, _):
+        _try(p["path"], lambda: _set_mode(fd, p["mode"] if p.get("mode") is not None else default_mode & ~_umask()))
+        if p.get("uid", -1) >= 0 or p.get("gid", -1) >= 0:
+            _try(p["path"], lambda: _set_owner(fd, p.get("uid", -1), p.get("gid", -1)))
+
+
+def _new_problem(p: dict, is_type, what: str) -> str | None:
+    try:
+        st = os.lstat(p["path"])
+    except OSError:
+        return f"{p['path']} does not exist"
+    if not is_type(st.st_mode):
+        return f"{p['path']} is not {what}"
+    return _ownership_problem(p["path"], p)
+
+
 def _describe_new(what: str, p: dict) -> str:
     extra = []
     if p.get("mode") is not None:
@@ -102,17 +120,11 @@ class MakeDirectory(ActionKind):
                 raise ActionFailed(f"cannot create {path}: {exc.strerror}") from None
             if path != p["path"]:
                 _try(path, lambda path=path: os.chmod(path, 0o755 & ~_umask()))
-        with _no_follow(p["path"]) as (fd, _):
-            _try(p["path"], lambda: _set_mode(fd, p["mode"] if p.get("mode") is not None else 0o777 & ~_umask()))
-            if p.get("uid", -1) >= 0 or p.get("gid", -1) >= 0:
-                _try(p["path"], lambda: _set_owner(fd, p.get("uid", -1), p.get("gid", -1)))
+        _settle_new(p, 0o777)
         return Applied(change, {"existed": False, "created": created})
 
     def verify(self, proposal: Proposal) -> str | None:
-        path = proposal.params["path"]
-        if not os.path.isdir(path) or os.path.islink(path):
-            return f"{path} is not a directory"
-        return _ownership_problem(path, proposal.params)
+        return _new_problem(proposal.params, stat.S_ISDIR, "a directory")
 
 
 @register
@@ -132,19 +144,12 @@ class TouchFile(ActionKind):
             raise ActionFailed(f"{p['path']} appeared since it was observed; not touching it") from None
         except OSError as exc:
             raise ActionFailed(f"cannot create {p['path']}: {exc.strerror}") from None
-        try:
-            _try(p["path"], lambda: os.fchmod(fd, p["mode"] if p.get("mode") is not None else 0o666 & ~_umask()))
-            if p.get("uid", -1) >= 0 or p.get("gid", -1) >= 0:
-                _try(p["path"], lambda: os.fchown(fd, p.get("uid", -1), p.get("gid", -1)))
-        finally:
-            os.close(fd)
+        os.close(fd)
+        _settle_new(p, 0o666)
         return Applied(self.preview(proposal), {"existed": False})
 
     def verify(self, proposal: Proposal) -> str | None:
-        path = proposal.params["path"]
-        if not os.path.isfile(path) or os.path.islink(path):
-            return f"{path} is not a regular file"
-        return _ownership_problem(path, proposal.params)
+        return _new_problem(proposal.params, stat.S_ISREG, "a regular file")
 
 
 @register

@@ -1,7 +1,5 @@
 """`zenctl status`: each agent's last run."""
 
-import typer
-
 from zenctl.cli.common import ConfigOpt, DbOpt, JsonOpt, QuietOpt, open_db, print_json
 
 
@@ -20,4 +18,3 @@ def status(config: ConfigOpt = None, db: DbOpt = None, json: JsonOpt = False, qu
     from zenctl.core.render import render_status
 
     render_status(rows)
-    raise typer.Exit(0)

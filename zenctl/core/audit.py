@@ -107,6 +107,9 @@ def query(state: State, since: str | None = None, until: str | None = None, agen
         where.append("(event = ? OR event LIKE ?)")
         args += [event, event + ".%"]
     sql = "SELECT seq, ts, agent, run_id, event, message, data FROM audit"
+    if since or until:
+        # without this the planner walks all of the table in seq order to skip a sort of a few rows
+        sql += " INDEXED BY audit_ts"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY seq DESC" if limit else " ORDER BY seq"
