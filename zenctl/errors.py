@@ -4,7 +4,7 @@ Every error a user can cause ends as one line on stderr and exit code 3 (UNKNOWN
 never as a traceback. The CLI catches ZenctlError; nothing below it prints.
 """
 
-EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNKNOWN = 0, 1, 2, 3
+EXIT_UNKNOWN = 3  # Nagios UNKNOWN, also "could not run"
 
 
 class ZenctlError(Exception):
@@ -23,13 +23,3 @@ class StateError(ZenctlError):
 
 class UsageError(ZenctlError):
     """A command-line value is wrong (a duration, a time, a combination of options)."""
-
-
-class RunLocked(ZenctlError):
-    """Another run of the same agent holds its run lock."""
-
-
-class AuditTampered(ZenctlError):
-    """`audit verify` found an entry that does not fit the hash chain."""
-
-    exit_code = 2

@@ -35,7 +35,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """zenctl: one audited, dry-runnable, reversible action pipeline behind four agents."""
 
 
-@app.command("completion", hidden=False)
+@app.command("completion")
 def completion(shell: str = typer.Argument(..., help="bash, zsh or fish")) -> None:
     """Print a static completion script for SHELL (the files in completions/ are made by this)."""
     from zenctl.cli.completion import script

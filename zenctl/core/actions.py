@@ -76,7 +76,3 @@ def get_kind(name: str) -> ActionKind:
 
 def known_kinds() -> set[str]:
     return set(_load())
-
-
-def all_kinds() -> list[ActionKind]:
-    return [kind for _, kind in sorted(_load().items())]

@@ -13,7 +13,6 @@ from zenctl.core.actions import Proposal
 from zenctl.core.config import AgentConfig, LoadedConfig
 from zenctl.core.state import State
 
-STATUSES = ("ok", "warning", "critical", "unknown")
 # Nagios order of severity: a CRITICAL outranks an UNKNOWN, which outranks a WARNING.
 _SEVERITY = {"ok": 0, "warning": 1, "unknown": 2, "critical": 3}
 EXIT_CODES = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}

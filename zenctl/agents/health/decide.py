@@ -156,8 +156,8 @@ def evaluate(facts: HostFacts, history: list[Sample], cfg: SystemHealthConfig) -
 
 def _bytes(count: int | None) -> str:
     value = float(count or 0)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
-    return ""
+    return f"{value:.1f} TiB"
