@@ -3,11 +3,17 @@ _zenctl() {
     local cur path="" word
     cur="${COMP_WORDS[COMP_CWORD]}"
     for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
-        case "$word" in audit|check|completion|config|example|health|schema|show|status|validate|verify) path="${path:+$path }$word" ;; esac
+        case "$word" in add|alerts|approvals|approve|audit|check|completion|config|example|health|list|reject|remove|resume|rollback|schema|show|silence|status|stop|validate|verify) path="${path:+$path }$word" ;; esac
     done
     local words
     case "$path" in
-        "") words="audit completion config health status --help --version" ;;
+        "") words="alerts approvals approve audit completion config health reject resume rollback silence status stop --help --version" ;;
+        "alerts") words="list --help" ;;
+        "alerts list") words="--all --db --help --json --quiet -q" ;;
+        "approvals") words="list show --help" ;;
+        "approvals list") words="--all --db --help --json --quiet -q" ;;
+        "approvals show") words="--db --help --json" ;;
+        "approve") words="--comment --config --db --help --json --quiet --run -c -m -q" ;;
         "audit") words="verify --agent --config --db --event --help --json --last --limit --quiet --since --until -c -q" ;;
         "audit verify") words="--db --help --json --quiet -q" ;;
         "completion") words="--help" ;;
@@ -18,7 +24,15 @@ _zenctl() {
         "config validate") words="--config --help --json --quiet -c -q" ;;
         "health") words="check --help" ;;
         "health check") words="--config --db --dry-run --help --json --quiet -c -n -q" ;;
+        "reject") words="--comment --config --db --help --json --quiet -c -m -q" ;;
+        "resume") words="--agent --config --db --help --json --notify-only-runs --quiet -c -q" ;;
+        "rollback") words="--config --db --dry-run --force --help --json --quiet --since -c -n -q" ;;
+        "silence") words="add list remove --help" ;;
+        "silence add") words="--db --for --help --json --quiet --reason -q" ;;
+        "silence list") words="--all --db --help --json --quiet -q" ;;
+        "silence remove") words="--db --help --json --quiet -q" ;;
         "status") words="--config --db --help --json --quiet -c -q" ;;
+        "stop") words="--db --emergency --help --json --quiet --reason -q" ;;
         *) words="" ;;
     esac
     COMPREPLY=( $(compgen -W "$words" -- "$cur") )

@@ -107,6 +107,9 @@ class MakeDirectory(ActionKind):
         parents = _missing_parents(p["path"])
         return _describe_new("directory", p) + (f", with parents {', '.join(parents)}" if parents else "")
 
+    def changes(self, proposal: Proposal) -> list[str]:
+        return [*_missing_parents(proposal.params["path"]), proposal.params["path"]]
+
     def apply(self, proposal: Proposal) -> Applied:
         p = proposal.params
         change = self.preview(proposal)
@@ -133,6 +136,9 @@ class TouchFile(ActionKind):
     summary = "Create a missing empty file, then set its mode and owner."
     reversible = True
 
+    def changes(self, proposal: Proposal) -> list[str]:
+        return [proposal.params["path"]]
+
     def preview(self, proposal: Proposal) -> str:
         return _describe_new("empty file", proposal.params)
 
@@ -158,6 +164,9 @@ class ChangeMode(ActionKind):
     summary = "Set a path's permission bits, never following a symlink."
     reversible = True
 
+    def changes(self, proposal: Proposal) -> list[str]:
+        return [proposal.params["path"]]
+
     def preview(self, proposal: Proposal) -> str:
         p = proposal.params
         return f"mode of {p['path']} {p['from_mode']:04o} -> {p['mode']:04o}"
@@ -177,6 +186,9 @@ class ChangeOwner(ActionKind):
     name = "fs.chown"
     summary = "Set a path's owner and group, never following a symlink."
     reversible = True
+
+    def changes(self, proposal: Proposal) -> list[str]:
+        return [proposal.params["path"]]
 
     def preview(self, proposal: Proposal) -> str:
         p = proposal.params

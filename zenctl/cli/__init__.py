@@ -6,7 +6,7 @@ import sys
 import typer
 
 from zenctl import __version__
-from zenctl.cli import audit, config, health, status
+from zenctl.cli import alerts, approvals, audit, config, control, health, silence, status
 from zenctl.cli.common import error
 from zenctl.errors import EXIT_UNKNOWN, ZenctlError
 
@@ -18,9 +18,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(health.app, name="health")
+app.add_typer(approvals.app, name="approvals")
+app.command("approve")(approvals.approve)
+app.command("reject")(approvals.reject)
 app.add_typer(audit.app, name="audit")
-app.add_typer(config.app, name="config")
+app.add_typer(alerts.app, name="alerts")
+app.add_typer(silence.app, name="silence")
 app.command("status")(status.status)
+app.command("stop")(control.stop)
+app.command("resume")(control.resume)
+app.command("rollback")(control.rollback)
+app.add_typer(config.app, name="config")
 
 
 def _version(value: bool) -> None:

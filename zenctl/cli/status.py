@@ -1,20 +1,23 @@
-"""`zenctl status`: each agent's last run."""
+"""`zenctl status`: the host's governance state and each agent's last run."""
 
 from zenctl.cli.common import ConfigOpt, DbOpt, JsonOpt, QuietOpt, open_db, print_json
 
 
 def status(config: ConfigOpt = None, db: DbOpt = None, json: JsonOpt = False, quiet: QuietOpt = False) -> None:
-    """Show each agent's last run: when, result, wall time, CPU seconds, peak RSS."""
+    """Show stop flag or safe mode, pending approvals, open circuits, problems by escalation level, alerts not yet
+    delivered, and each agent's last run: when, result, wall time, CPU seconds, peak RSS."""
     from zenctl.core.config import load_config
-    from zenctl.core.status import agent_status
+    from zenctl.core.status import host_status
 
-    rows = agent_status(open_db(db, create=False), load_config(config).config)
-    problems = [r for r in rows if r["last_run"] and r["last_run"]["status"] not in ("ok", "running")]
-    if quiet and not problems:
+    report = host_status(open_db(db, create=False), load_config(config).config)
+    problems = [r for r in report["agents"] if r["last_run"] and r["last_run"]["status"] not in ("ok", "running")]
+    attention = (report["stopped"] or report["safe_mode"] or report["approvals"] or report["circuits"]
+                 or report["problems"] or report["undelivered_alerts"])
+    if quiet and not problems and not attention:
         return
     if json:
-        print_json({"agents": rows})
+        print_json(report)
         return
     from zenctl.core.render import render_status
 
-    render_status(rows)
+    render_status(report)

@@ -37,7 +37,8 @@ class ActionKind(ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str]
-    reversible: ClassVar[bool] = False
+    reversible: ClassVar[bool] = False  # True when rollback can restore what `changes` names
+    irreversible_why: ClassVar[str] = "it changes nothing zenctl can snapshot"
 
     @abstractmethod
     def preview(self, proposal: Proposal) -> str:
@@ -50,6 +51,11 @@ class ActionKind(ABC):
     @abstractmethod
     def verify(self, proposal: Proposal) -> str | None:
         """None when the change holds, else what is still wrong."""
+
+    def changes(self, proposal: Proposal) -> list[str]:
+        """Paths `apply` may change, created ones included: the runtime snapshots them first, for rollback.
+        A kind that changes no file returns none, and unless `reversible` it cannot be rolled back."""
+        return []
 
 
 _REGISTRY: dict[str, ActionKind] = {}

@@ -34,6 +34,7 @@ class Finding:
     threshold: float | None = None
     unit: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
+    security: bool = False  # security-related: always alerts (the seed's alert thresholds)
 
 
 @dataclass

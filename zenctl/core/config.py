@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 from zenctl.core.yamlsource import KeyPath, load_yaml
 from zenctl.errors import ConfigError
@@ -17,6 +18,40 @@ Mode = Literal["auto", "approve", "notify", "disabled"]
 Percent = Annotated[float, Field(ge=0, le=100)]
 AGENT_NAMES = ("system_health", "dependency_manager", "log_analyzer", "data_validator")
 _KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.([a-z][a-z0-9_]*|\*)$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _seconds(value: Any) -> Any:
+    """A duration as seconds: a number, or text such as `90s`, `30m`, `2h`, `1d`."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError('must be a duration such as "90s", "30m", "2h" or "1d", or a number of seconds')
+        return float(match.group(1)) * _UNITS[match.group(2)]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
+
+
+_KNOWN_VALID_CRON = {"0 3 * * *"}  # the embedded default: skips importing croniter (40 ms) on every run
+
+
+def _cron(value: str | None) -> str | None:
+    """A five-field cron expression that croniter accepts."""
+    if value is None or value in _KNOWN_VALID_CRON:
+        return value
+    if len(value.split()) != 5:
+        raise ValueError("must be a cron expression of five fields (minute hour day month weekday)")
+    from croniter import croniter
+
+    if not croniter.is_valid(value):
+        raise ValueError("is not a valid cron expression")
+    return value
+
+
+CronExpression = Annotated[str, AfterValidator(_cron)]
 
 
 class Model(BaseModel):
@@ -63,17 +98,25 @@ class AgentConfig(Model):
 
     enabled: bool = Field(True, description="Run this agent (env AGENT_<NAME>_ENABLED overrides).")
     interval: int | None = Field(None, ge=1, description="Seconds between runs when scheduled by interval.")
-    schedule: str | None = Field(None, description='Cron expression for scheduled runs, e.g. "0 3 * * *".')
+    schedule: CronExpression | None = Field(None, description='Cron expression for scheduled runs, e.g. "0 3 * * *".')
     auto_mitigate: bool = Field(
         True, description="Apply actions whose policy mode is auto; false turns them into notifications."
     )
 
-    @field_validator("schedule")
-    @classmethod
-    def _cron_fields(cls, value: str | None) -> str | None:
-        if value is not None and len(value.split()) != 5:
-            raise ValueError("must be a cron expression of five fields (minute hour day month weekday)")
-        return value
+
+class ServiceConfig(Model):
+    """A service the System Health agent checks and, when down, restarts through the escalation ladder."""
+
+    name: str = Field(description="Short name; the problem is called service:NAME.", examples=["web"],
+                      pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    type: Literal["command"] = Field(
+        "command", description="command: any Nagios-style check; exit 0/1/2/3 = OK/WARNING/CRITICAL/UNKNOWN.")
+    command: str = Field(description="Check command (run by /bin/sh); its first output line is the message.",
+                         examples=["/usr/lib/nagios/plugins/check_http -H 127.0.0.1"])
+    timeout: Duration = Field(5, gt=0, description="Seconds before the check is killed and reported CRITICAL.")
+    restart: str | None = Field(None, description="Command that restarts the service (run by /bin/sh).",
+                                examples=["systemctl restart web"])
+    restart_timeout: Duration = Field(60, gt=0, description="Seconds before the restart command is killed.")
 
 
 class SystemHealthConfig(AgentConfig):
@@ -105,6 +148,18 @@ class SystemHealthConfig(AgentConfig):
     paths: list[PathSpec] = Field(
         default_factory=list, description="Paths to keep in shape: created when missing, mode and owner fixed."
     )
+    services: list[ServiceConfig] = Field(
+        default_factory=list, description="Services to check; a failing one is restarted through the ladder."
+    )
+
+    @field_validator("services")
+    @classmethod
+    def _unique_names(cls, value: list[ServiceConfig]) -> list[ServiceConfig]:
+        names = [service.name for service in value]
+        duplicate = next((name for name in names if names.count(name) > 1), None)
+        if duplicate:
+            raise ValueError(f"service name {duplicate!r} is used twice")
+        return value
 
     @model_validator(mode="after")
     def _warning_not_above_critical(self) -> "SystemHealthConfig":
@@ -118,7 +173,7 @@ class SystemHealthConfig(AgentConfig):
 class DependencyManagerConfig(AgentConfig):
     """Outdated and vulnerable Python packages (the agent arrives in a later release)."""
 
-    schedule: str | None = Field("0 3 * * *", description="Cron expression for scheduled runs (daily at 3 AM).")
+    schedule: CronExpression | None = Field("0 3 * * *", description="Cron expression for scheduled runs (daily at 3 AM).")
     security_updates: Mode = Field("auto", description="Policy mode for updates that fix a known vulnerability.")
     minor_updates: Mode = Field("notify", description="Policy mode for minor and patch updates.")
     major_updates: Mode = Field("disabled", description="Policy mode for major version upgrades.")
@@ -171,13 +226,50 @@ class PolicyConfig(Model):
         description="Policy mode by action kind (fs.chmod) or family (fs.*): auto, approve, notify or disabled.",
         examples=[{"fs.chown": "approve"}],
     )
+    approvers: list[str] = Field(
+        default_factory=list, description="OS users who may approve or reject; empty: anyone who can write the state.",
+        examples=[["alice", "bob"]])
+    approval_expiry: Duration = Field(86400, gt=0, description="How long an approval request stays open.")
+    circuit_failures: int = Field(3, ge=1, description="Consecutive failures of one action kind on one target "
+                                                        "that open its circuit breaker.")
+    circuit_cooldown: Duration = Field(1800, description="How long an open circuit waits before one trial (half-open).")
+
+
+class SafeModeConfig(Model):
+    """Level 4: when the whole host stops applying actions until `zenctl resume`."""
+
+    failed_repairs_per_hour: int | None = Field(
+        3, ge=0, description="Enter safe mode when more automatic repairs than this fail within an hour; "
+                             "null: never for this reason.")
+    on_security_event: bool = Field(False, description="Enter safe mode on any security-related finding.")
+
+
+class EscalationConfig(Model):
+    """The ladder per problem: repair at once, retry with backoff, alert, safe mode."""
+
+    max_retries: int = Field(3, ge=0, description="Retries after the first failed repair before alerting.")
+    backoff_base: Duration = Field(60, description="Wait before the first retry.")
+    backoff_factor: float = Field(2.0, ge=1, description="Each further retry waits this many times longer.")
+    flap_hold: Duration = Field(
+        300, description="A problem must stay clear this long to resolve; if it returns sooner its alert continues.")
+    alert_statuses: list[Literal["warning", "critical", "unknown"]] = Field(
+        default_factory=lambda: ["critical"],
+        description="Finding statuses that alert at once when no automatic repair fixed them.")
+    safe_mode: SafeModeConfig = Field(default_factory=SafeModeConfig)
 
 
 class EmailConfig(Model):
-    """Alert email (delivery arrives with the escalation ladder)."""
+    """Alert email over SMTP."""
 
     to: list[str] = Field(default_factory=list, description="Alert recipients (env ALERT_EMAIL, comma-separated).",
                           examples=[["ops@example.com"]])
+    sender: str = Field("zenctl@localhost", description="From address.")
+    host: str = Field("localhost", description="SMTP server.")
+    port: int = Field(25, ge=1, le=65535, description="SMTP port (465 with tls: ssl, 587 with tls: starttls).")
+    tls: Literal["none", "starttls", "ssl"] = Field("none", description="Transport security.")
+    username: str | None = Field(None, description="SMTP login, if the server wants one.")
+    password_env: str = Field("ZENCTL_SMTP_PASSWORD", description="Environment variable holding the SMTP password.")
+    timeout: Duration = Field(10, gt=0, description="Seconds to wait for the server.")
 
     @field_validator("to")
     @classmethod
@@ -189,16 +281,41 @@ class EmailConfig(Model):
 
 
 class PagerDutyConfig(Model):
-    """PagerDuty Events API v2 (delivery arrives with the escalation ladder)."""
+    """PagerDuty Events API v2: trigger and resolve with a stable dedup key per problem."""
 
     enabled: bool = Field(False, description="Send alerts to PagerDuty (env ALERT_PAGERDUTY_ENABLED).")
+    routing_key: str | None = Field(None, description="Integration key; prefer routing_key_env.")
+    routing_key_env: str = Field("PAGERDUTY_ROUTING_KEY", description="Environment variable holding the key.")
+    url: str = Field("https://events.pagerduty.com/v2/enqueue", description="Events API v2 endpoint.")
+    timeout: Duration = Field(10, gt=0, description="Seconds to wait for the API.")
+
+
+class WebhookConfig(Model):
+    """A generic JSON webhook: one POST per trigger or resolve."""
+
+    url: str | None = Field(None, description="Where to POST alerts; unset: no webhook.",
+                            examples=["https://chat.example.com/hooks/ops"])
+    timeout: Duration = Field(10, gt=0, description="Seconds to wait for the receiver.")
+
+
+class MaintenanceWindow(Model):
+    """A recurring window during which matching alerts are held (recorded and shown, not sent)."""
+
+    schedule: CronExpression = Field(description="When the window opens (cron).", examples=["0 2 * * 0"])
+    duration: Duration = Field(gt=0, description="How long it stays open.", examples=["2h"])
+    match: str = Field("*", description="Problems it covers (glob over agent:check).", examples=["system_health:*"])
+    reason: str = Field("maintenance window", description="Shown with held alerts.")
 
 
 class AlertsConfig(Model):
-    """Where alerts go (delivery arrives with the escalation ladder)."""
+    """Where alerts go, and how often."""
 
+    stderr: bool = Field(True, description="Print alerts on stderr (cron mails them).")
+    repeat_interval: Duration = Field(14400, gt=0, description="Re-send a still-open problem's alert after this.")
     email: EmailConfig = Field(default_factory=EmailConfig)
     pagerduty: PagerDutyConfig = Field(default_factory=PagerDutyConfig)
+    webhook: WebhookConfig = Field(default_factory=WebhookConfig)
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list, description="Recurring maintenance windows.")
 
 
 class Config(Model):
@@ -208,6 +325,7 @@ class Config(Model):
 
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
 

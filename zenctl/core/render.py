@@ -1,13 +1,17 @@
 """Human output: rich tables for runs and status. (JSON shapes live beside the data they print.)"""
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from zenctl.core.runtime import RunResult
 
 STYLE = {"ok": "green", "warning": "yellow", "critical": "bold red", "unknown": "magenta",
          "applied": "green", "failed": "bold red", "previewed": "cyan", "awaiting_approval": "yellow",
-         "notified": "blue", "skipped": "dim", "error": "bold red", "overlap": "magenta", "running": "cyan"}
+         "notified": "blue", "skipped": "dim", "error": "bold red", "overlap": "magenta", "running": "cyan",
+         "held": "magenta", "deferred": "yellow", "rejected": "dim", "pending": "yellow", "approved": "green",
+         "executed": "green", "expired": "dim", "void": "dim", "sent": "green", "stopped": "magenta",
+         "killed": "bold red", "interrupted": "bold red"}
 
 
 def console() -> Console:
@@ -19,7 +23,8 @@ def console() -> Console:
 
 
 def styled(status: str) -> str:
-    return f"[{STYLE.get(status, '')}]{status.upper()}[/]"
+    style = STYLE.get(status)
+    return f"[{style}]{status.upper()}[/]" if style else escape(status.upper())
 
 
 def _value(value, unit: str) -> str:
@@ -46,13 +51,65 @@ def render_run(result: RunResult) -> None:
         for a in result.actions:
             table.add_row(a.id, a.kind, a.target, styled(a.status), a.message or a.preview, a.reason)
         out.print(table)
+    for note in result.notes:
+        out.print(f"[yellow]ladder:[/] {note}")
     summary = f"{result.agent}: {styled(result.status)}"
     if not result.error:
-        summary += f" — {len(result.findings)} checks, {len(result.actions)} actions"
+        summary += f" — {len(result.findings)} checks, {len(result.actions)} actions" if result.findings or \
+            not result.actions else f" — {len(result.actions)} actions"
     out.print(summary)
 
 
-def render_status(rows: list[dict]) -> None:
+def render_rows(title: str, rows: list[dict], columns: tuple[str, ...]) -> None:
+    """A plain table of dict rows; status-like columns coloured."""
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column.replace("_", " ").capitalize(), overflow="fold")
+    for row in rows:
+        table.add_row(*[styled(str(row[c])) if c in ("status", "state") and row[c] else
+                        ("" if row[c] is None else escape(str(row[c]))) for c in columns])
+    console().print(table if rows else f"{title}: none")
+
+
+def render_approvals(rows: list[dict]) -> None:
+    render_rows("Approval requests", rows, ("id", "agent", "kind", "target", "status", "preview", "requests",
+                                            "expires"))
+
+
+def render_approval(row: dict) -> None:
+    out = console()
+    for key in ("id", "status", "agent", "problem", "kind", "target", "preview", "reason", "plan_hash", "params",
+                "created", "updated", "expires", "requests", "decided_by", "decided_at", "comment", "action_id"):
+        value = styled(row[key]) if key == "status" else row[key]
+        out.print(f"[bold]{key:>10}[/]  {'-' if value is None else value}", soft_wrap=True)
+
+
+def render_status(report: dict) -> None:
+    out = console()
+    if report["safe_mode"]:
+        out.print(f"[bold red]SAFE MODE[/] since {report['safe_mode']['since']}: {report['safe_mode']['reason']} "
+                  "(zenctl resume)")
+    for stop in report["stopped"]:
+        out.print(f"[magenta]{'EMERGENCY-' if stop['emergency'] else ''}STOPPED[/] {stop['agent']} by {stop['by']} "
+                  f"at {stop['at']}: {stop['reason']}")
+    for agent, runs in report.get("notify_only_runs", {}).items():
+        out.print(f"[yellow]notify-only[/] {agent}: next {runs} run(s) apply nothing")
+    if report["approvals"]:
+        render_rows("Pending approvals", report["approvals"], ("id", "agent", "kind", "target", "status",
+                                                               "preview", "expires"))
+    if report["circuits"]:
+        render_rows("Open circuits", report["circuits"], ("kind", "target", "state", "failures", "opened",
+                                                          "half_opens"))
+    if report["problems"]:
+        render_rows("Problems by escalation level", report["problems"],
+                    ("level", "agent", "check_name", "status", "state", "attempts", "message"))
+    if report["undelivered_alerts"]:
+        render_rows("Alerts not yet delivered", report["undelivered_alerts"],
+                    ("id", "channel", "event", "status", "summary", "last_error", "held_by"))
+    _render_agents(report["agents"])
+
+
+def _render_agents(rows: list[dict]) -> None:
     table = Table(title="Agents", title_justify="left")
     for column in ("Agent", "Enabled", "Last run", "Result", "Wall s", "CPU s", "Peak RSS", "Run", "Message"):
         table.add_column(column, overflow="fold")

@@ -1,21 +1,26 @@
 """The runtime: runs one agent once, and does for every agent what no agent may skip.
 
-Lock, observe, plan, then for each proposed action: policy mode, then preview (dry-run), queue, notify or apply
-and verify; every finding, decision and result goes to the audit log, the run's cost to the runs table. It never
-raises for what an agent does (tests pass `raise_errors=True` to see the traceback).
+Lock, check the stop flag, observe, plan, then for each proposed action: stop flag and safe mode, policy mode,
+the approval queue (plan-hash pinned), the escalation gates (backoff, retries, circuit breaker, hourly rate
+limit), then preview (dry-run) or snapshot, apply and verify. After the actions, the ladder moves each problem
+along and alerts are queued and delivered. Every finding, decision and result goes to the audit log, the run's
+cost to the runs table. It never raises for what an agent does (tests pass `raise_errors=True` to see the
+traceback); SIGTERM from `zenctl stop --emergency` ends the run with everything recorded.
 """
 
 import json
 import os
 import resource
 import secrets
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psutil
 
-from zenctl.core import audit
+from zenctl.core import alerts, approvals, audit, control, escalation, snapshots
 from zenctl.core.actions import ActionFailed, Proposal, get_kind
 from zenctl.core.agent import EXIT_CODES, BaseAgent, Finding, RunContext, worst
 from zenctl.core.audit import Entry, scrub
@@ -29,8 +34,11 @@ from zenctl.core.timeutil import iso
 _NOT_APPLIED = {
     "disabled": ("skipped", "not applied: disabled by policy"),
     "notify": ("notified", "not applied: notify only"),
-    "approve": ("awaiting_approval", "not applied: awaiting approval"),
 }
+
+
+class Terminated(BaseException):
+    """SIGTERM (an emergency stop) arrived: unwind, recording what was in flight."""
 
 
 @dataclass
@@ -40,11 +48,14 @@ class ActionResult:
     target: str
     check: str
     mode: str
-    status: str  # applied | failed | previewed | awaiting_approval | notified | skipped
+    # applied | failed | previewed | awaiting_approval | rejected | notified | skipped | held | deferred
+    status: str
     reason: str
     preview: str
     message: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    gate: str = ""  # what held or deferred it: stop, safe_mode, notify_only, backoff, exhausted, circuit, rate_limit
+    approval_id: str = ""
 
 
 @dataclass
@@ -57,7 +68,8 @@ class RunResult:
     ended: str = ""
     findings: list[Finding] = field(default_factory=list)
     actions: list[ActionResult] = field(default_factory=list)
-    error: str | None = None  # why the run could not run (overlap, agent failure)
+    notes: list[str] = field(default_factory=list)  # escalation steps taken in this run
+    error: str | None = None  # why the run could not run (stopped, overlap, agent failure)
 
     @property
     def exit_code(self) -> int:
@@ -66,6 +78,10 @@ class RunResult:
 
 def new_id(nbytes: int = 6) -> str:
     return secrets.token_hex(nbytes)
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated("terminated by SIGTERM (emergency stop)")
 
 
 def run_agent(agent: BaseAgent, loaded: LoadedConfig, state: State, dry_run: bool = False,
@@ -82,7 +98,17 @@ def run_agent(agent: BaseAgent, loaded: LoadedConfig, state: State, dry_run: boo
             _insert_run(conn, result, process, "overlap", result.error)
             audit.append(state, [Entry(agent.name, "run.overlap", result.error, result.run_id)])
         return result
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
+        stop = control.stopped(state, agent.name)
+        if stop:
+            result.status, result.ended, result.error = "unknown", result.started, stop.describe()
+            with state.write() as conn:
+                _insert_run(conn, result, process, "stopped", result.error)
+                audit.append(state, [Entry(agent.name, "run.blocked", f"run not started: {result.error}",
+                                           result.run_id)])
+            return result
         with state.write() as conn:
             _insert_run(conn, result, process, "running", None)
             mode = " (dry-run)" if dry_run else ""
@@ -91,12 +117,25 @@ def run_agent(agent: BaseAgent, loaded: LoadedConfig, state: State, dry_run: boo
                                         "config": str(loaded.path) if loaded.path else "embedded defaults"})])
         ctx = RunContext(agent.name, result.run_id, loaded, state, dry_run, now)
         try:
-            result.findings = agent.observe(ctx)
+            result.findings = _recover_interrupted(ctx)
+            result.findings += agent.observe(ctx)
             audit.append(state, [_finding_entry(ctx, f) for f in result.findings])
+            notify_only = control.notify_only_runs(state, agent.name)
             for proposal in agent.plan(ctx, result.findings):
-                result.actions.append(_handle(ctx, proposal))
+                result.actions.append(_handle(ctx, proposal, notify_only))
             _mark_repaired(result)
             result.status = worst(f.status for f in result.findings)
+            if not dry_run:
+                if notify_only:
+                    control.count_notify_only_run(state, agent.name)
+                result.notes += escalation.update(state, loaded.config, agent.name, result.run_id, result.findings,
+                                                  result.actions, time.time())
+                approvals.expire_due(state)
+                sent = alerts.deliver(state, loaded.config, result.run_id)
+                if sent["failed"]:
+                    result.notes.append(f"{sent['failed']} alert(s) not delivered; kept for the next run")
+        except Terminated as exc:
+            result.status, result.error = "unknown", f"{agent.name} run {exc}"
         except Exception as exc:
             if raise_errors:
                 raise
@@ -104,7 +143,37 @@ def run_agent(agent: BaseAgent, loaded: LoadedConfig, state: State, dry_run: boo
         _finish(state, result, process)
         return result
     finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
         lock.release()
+
+
+def _recover_interrupted(ctx: RunContext) -> list[Finding]:
+    """Actions of this agent left `applying` by a run that died (we hold the agent's lock, so no run of it is
+    alive): mark them interrupted, count them as failures for their circuit, and report each as a finding."""
+    rows = ctx.state.conn.execute(
+        "SELECT id, kind, target, run_id, created, mode FROM actions WHERE agent = ? AND status = 'applying'",
+        (ctx.agent,)).fetchall()
+    findings = []
+    with ctx.state.write() as conn:
+        conn.execute("UPDATE runs SET status = 'killed', ended = COALESCE(ended, ?), message = 'the run died "
+                     "before it finished' WHERE agent = ? AND status = 'running' AND id != ?",
+                     (iso(), ctx.agent, ctx.run_id))
+        for action_id, kind, target, run_id, created, mode in rows:
+            has_snapshot = conn.execute("SELECT 1 FROM snapshots WHERE action_id = ?", (action_id,)).fetchone()
+            message = (f"action {action_id} ({kind} {target}) was interrupted: run {run_id} died while applying it "
+                       f"(started {created}); its result is unknown, check {target}"
+                       + (f"; 'zenctl rollback {action_id} --force' restores its snapshot" if has_snapshot else ""))
+            conn.execute("UPDATE actions SET status = 'interrupted', message = ?, finished = ? WHERE id = ?",
+                         (message, iso(), action_id))
+            if mode in ("auto", "approve"):
+                escalation.circuit_result(ctx.state, ctx.loaded.config, kind, target, False, ctx.agent, ctx.run_id,
+                                          ctx.now)
+            audit.append(ctx.state, [Entry(ctx.agent, "action.interrupted", message, ctx.run_id,
+                                           {"action_id": action_id, "run_id": run_id})])
+            findings.append(Finding(f"action:{action_id}", "warning", message, "interrupted", None, "",
+                                    {"action_id": action_id, "kind": kind, "target": target, "run_id": run_id}))
+    return findings
 
 
 def _insert_run(conn, result: RunResult, process: psutil.Process, status: str, message: str | None) -> None:
@@ -123,35 +192,83 @@ def _finding_entry(ctx: RunContext, finding: Finding) -> Entry:
                  ctx.run_id, data)
 
 
-def _handle(ctx: RunContext, proposal: Proposal) -> ActionResult:
-    """Gate one proposal by policy and dry-run, apply and verify when allowed, and record each step."""
-    decision = mode_for(proposal.kind, ctx.loaded.config, ctx.config)
+def _hold(ctx: RunContext, notify_only: int) -> escalation.Hold | None:
+    """The host-wide switches, read again before every action: stop flag, safe mode, notify-only runs."""
+    stop = control.stopped(ctx.state, ctx.agent)
+    if stop:
+        return escalation.Hold("stop", f"held: {stop.describe()}")
+    safe = control.safe_mode(ctx.state)
+    if safe:
+        return escalation.Hold("safe_mode", f"held: safe mode since {safe['since']} ({safe['reason']}); "
+                                            "'zenctl resume' to leave it")
+    if notify_only:
+        return escalation.Hold("notify_only", f"held: notify-only run after resume ({notify_only} to go)")
+    return None
+
+
+def _handle(ctx: RunContext, proposal: Proposal, notify_only: int) -> ActionResult:
+    """Gate one proposal (switches, policy, approvals, ladder, dry-run), apply and verify when allowed, and record
+    each step."""
+    config = ctx.loaded.config
+    decision = mode_for(proposal.kind, config, ctx.config)
     kind = get_kind(proposal.kind)
     action = ActionResult(_new_action_id(ctx), proposal.kind, proposal.target, proposal.check, decision.mode,
                           "", "", kind.preview(proposal), params=proposal.params)
     why = f"{proposal.reason}; mode {decision.mode} ({decision.rule})"
-    if decision.mode in _NOT_APPLIED:
-        action.status, verdict = _NOT_APPLIED[decision.mode]
-    elif ctx.dry_run:
-        action.status, verdict = "previewed", "dry-run: would apply"
-    else:
-        action.status, verdict = "applying", "applying"
-    action.reason = f"{verdict}; {why}"
     with ctx.state.write() as conn:
+        now = time.time()
+        hold: escalation.Hold | None = None
+        if decision.mode in _NOT_APPLIED:
+            action.status, verdict = _NOT_APPLIED[decision.mode]
+        elif decision.mode == "approve":
+            gate = approvals.consult(ctx.state, config, ctx.agent, proposal, action.preview, ctx.run_id,
+                                     ctx.dry_run, now)
+            action.approval_id = gate.approval_id
+            if gate.run:
+                hold = _hold(ctx, notify_only)
+                action.status, verdict = "applying", gate.note
+            else:
+                action.status = "rejected" if gate.note.startswith("rejected") else "awaiting_approval"
+                verdict = gate.note
+        else:
+            hold = _hold(ctx, notify_only) or escalation.auto_gate(ctx.state, config, ctx.agent, proposal.kind,
+                                                                   proposal.target, proposal.check, now)
+            action.status, verdict = "applying", "applying"
+        if hold:
+            action.status = "held" if hold.gate in ("stop", "safe_mode", "notify_only") else "deferred"
+            action.gate, verdict = hold.gate, hold.why
+        if ctx.dry_run:
+            if action.status == "applying":
+                action.status, verdict = "previewed", "dry-run: would apply"
+            else:
+                verdict = f"dry-run: {verdict}"
+        action.reason = f"{verdict}; {why}"
         conn.execute(
             "INSERT INTO actions (id, run_id, agent, kind, target, params, check_name, mode, status, reason, preview,"
-            " created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (action.id, ctx.run_id, ctx.agent, action.kind, action.target, json.dumps(proposal.params),
-             action.check, action.mode, action.status, action.reason, action.preview, iso()),
+            " created, gate, approval_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (action.id, ctx.run_id, ctx.agent, action.kind, action.target, json.dumps(proposal.params, default=str),
+             action.check, action.mode, action.status, action.reason, action.preview, iso(now), action.gate or None,
+             action.approval_id or None),
         )
+        if action.status == "applying":
+            snapshots.record(ctx.state, action.id, [snapshots.capture(ctx.state, p) for p in kind.changes(proposal)])
         audit.append(ctx.state, [Entry(ctx.agent, "action.decision",
                                        f"{action.kind} {action.target}: {verdict}: {action.preview}; {why}",
                                        ctx.run_id, {"action_id": action.id, "kind": action.kind, "mode": action.mode,
                                                     "rule": decision.rule, "status": action.status,
+                                                    "gate": action.gate or None,
+                                                    "approval_id": action.approval_id or None,
                                                     "dry_run": ctx.dry_run, "params": proposal.params})])
     if action.status != "applying":
         return action
+    _apply(ctx, kind, proposal, action)
+    return action
+
+
+def _apply(ctx: RunContext, kind, proposal: Proposal, action: ActionResult) -> None:
+    """Apply and verify; record the result, what the action left (for rollback), the circuit and the approval."""
     before: dict[str, Any] = {}
+    interrupted: Terminated | None = None
     try:
         applied = kind.apply(proposal)
         before = applied.before
@@ -161,15 +278,81 @@ def _handle(ctx: RunContext, proposal: Proposal) -> ActionResult:
         action.status, action.message = "applied", applied.message
     except ActionFailed as exc:
         action.status, action.message = "failed", str(exc)
+    except Terminated as exc:
+        action.status, action.message, interrupted = "failed", f"interrupted: {exc}", exc
     except Exception as exc:  # an action's bug must not lose the record of what it tried
         action.status, action.message = "failed", f"{type(exc).__name__}: {exc}"
+    ok = action.status == "applied"
     with ctx.state.write() as conn:
         conn.execute("UPDATE actions SET status = ?, message = ?, before = ?, finished = ? WHERE id = ?",
-                     (action.status, scrub(action.message), json.dumps(before), iso(), action.id))
+                     (action.status, scrub(action.message), json.dumps(before, default=str), iso(), action.id))
+        snapshots.record_after(ctx.state, action.id)
+        if action.mode != "manual":
+            escalation.circuit_result(ctx.state, ctx.loaded.config, action.kind, action.target, ok, ctx.agent,
+                                      ctx.run_id, time.time())
+        if action.approval_id:
+            approvals.executed(ctx.state, action.approval_id, action.id, ok, ctx.run_id)
         audit.append(ctx.state, [Entry(ctx.agent, f"action.{action.status}",
                                        f"{action.kind} {action.target}: {action.status}: {action.message}",
                                        ctx.run_id, {"action_id": action.id, "before": before})])
-    return action
+    if interrupted:
+        raise interrupted
+
+
+class ManualRun:
+    """A person's command that changes things (rollback): recorded as a run with actions in mode `manual`,
+    snapshotted and audited like an agent's, but not gated by stop, safe mode or the ladder, because it is
+    how a person recovers while those are on."""
+
+    def __init__(self, name: str, loaded: LoadedConfig, state: State, dry_run: bool):
+        self.process = psutil.Process()
+        self.result = RunResult(new_id(), name, "ok", dry_run, iso())
+        self.ctx = RunContext(name, self.result.run_id, loaded, state, dry_run, time.time())
+        self.by = control.whoami()
+        with state.write() as conn:
+            _insert_run(conn, self.result, self.process, "running", None)
+            audit.append(state, [Entry(name, "run.start", f"{name} by {self.by}" + (" (dry-run)" if dry_run else ""),
+                                       self.result.run_id, {"by": self.by, "pid": os.getpid(), "dry_run": dry_run})])
+
+    def apply(self, proposal: Proposal) -> ActionResult:
+        ctx, kind = self.ctx, get_kind(proposal.kind)
+        action = ActionResult(_new_action_id(ctx), proposal.kind, proposal.target, proposal.check, "manual",
+                              "previewed" if ctx.dry_run else "applying", "", kind.preview(proposal),
+                              params=proposal.params)
+        verdict = "dry-run: would apply" if ctx.dry_run else f"applying for {self.by}"
+        action.reason = f"{verdict}; {proposal.reason}"
+        with ctx.state.write() as conn:
+            conn.execute(
+                "INSERT INTO actions (id, run_id, agent, kind, target, params, check_name, mode, status, reason, "
+                "preview, created) VALUES (?, ?, ?, ?, ?, ?, ?, 'manual', ?, ?, ?, ?)",
+                (action.id, ctx.run_id, ctx.agent, action.kind, action.target,
+                 json.dumps(proposal.params, default=str), action.check, action.status, action.reason, action.preview,
+                 iso()))
+            if not ctx.dry_run:
+                snapshots.record(ctx.state, action.id,
+                                 [snapshots.capture(ctx.state, p) for p in kind.changes(proposal)])
+            audit.append(ctx.state, [Entry(ctx.agent, "action.decision",
+                                           f"{action.kind} {action.target}: {verdict}: {action.preview}; "
+                                           f"{proposal.reason}", ctx.run_id,
+                                           {"action_id": action.id, "kind": action.kind, "mode": "manual",
+                                            "by": self.by, "dry_run": ctx.dry_run, "params": proposal.params})])
+        if not ctx.dry_run:
+            _apply(ctx, kind, proposal, action)
+        self.result.actions.append(action)
+        return action
+
+    def refuse(self, target: str, why: str) -> None:
+        """Record a step that was not taken and why (audited, reported as a failed step)."""
+        with self.ctx.state.write():
+            audit.append(self.ctx.state, [Entry(self.ctx.agent, "action.refused", f"{target}: {why}",
+                                                self.ctx.run_id)])
+        self.result.findings.append(Finding(f"refused:{target}", "critical", why))
+
+    def finish(self) -> RunResult:
+        bad = [a for a in self.result.actions if a.status == "failed"]
+        self.result.status = "critical" if bad or self.result.findings else "ok"
+        _finish(self.ctx.state, self.result, self.process)
+        return self.result
 
 
 def _new_action_id(ctx: RunContext) -> str:
@@ -231,4 +414,5 @@ def as_json(result: RunResult) -> dict[str, Any]:
         "error": result.error,
         "findings": [asdict(f) for f in result.findings],
         "actions": [asdict(a) for a in result.actions],
+        "notes": result.notes,
     }

@@ -15,7 +15,7 @@ from pathlib import Path
 from zenctl.errors import StateError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-BUSY_TIMEOUT_MS = 30_000
+BUSY_TIMEOUT_MS = 30_000  # ZENCTL_BUSY_TIMEOUT (seconds) overrides: how long to wait for another writer
 
 
 def _migration_1(conn: sqlite3.Connection) -> None:
@@ -65,9 +65,71 @@ def _execute_all(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
+def _migration_2(conn: sqlite3.Connection) -> None:
+    """Governance: approvals, problems on the escalation ladder, circuit breakers, the alert outbox, silences,
+    stop flags, and snapshots for rollback; actions learn which gate held them and what undid them."""
+    _execute_all(
+        conn,
+        """
+        CREATE TABLE approvals (
+            id TEXT PRIMARY KEY, agent TEXT NOT NULL, problem TEXT NOT NULL, kind TEXT NOT NULL,
+            target TEXT NOT NULL, params TEXT NOT NULL, plan_hash TEXT NOT NULL, preview TEXT NOT NULL,
+            reason TEXT NOT NULL, status TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL,
+            expires TEXT NOT NULL, requests INTEGER NOT NULL DEFAULT 1, decided_by TEXT, decided_at TEXT,
+            comment TEXT, action_id TEXT
+        );
+        CREATE INDEX approvals_plan ON approvals (agent, kind, target, status);
+        CREATE TABLE problems (
+            agent TEXT NOT NULL, check_name TEXT NOT NULL, state TEXT NOT NULL, status TEXT NOT NULL,
+            level INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt REAL,
+            first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, cleared_at REAL, message TEXT NOT NULL,
+            alerted INTEGER NOT NULL DEFAULT 0, alerted_at REAL,
+            PRIMARY KEY (agent, check_name)
+        );
+        CREATE TABLE circuits (
+            kind TEXT NOT NULL, target TEXT NOT NULL, state TEXT NOT NULL, failures INTEGER NOT NULL,
+            opened_at REAL, PRIMARY KEY (kind, target)
+        );
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY, problem TEXT NOT NULL, channel TEXT NOT NULL, event TEXT NOT NULL,
+            severity TEXT NOT NULL, summary TEXT NOT NULL, details TEXT NOT NULL, dedup_key TEXT NOT NULL,
+            status TEXT NOT NULL, created TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+            claimed_until REAL, last_error TEXT, sent_at TEXT, held_by TEXT
+        );
+        CREATE INDEX alerts_status ON alerts (status);
+        CREATE TABLE silences (
+            id TEXT PRIMARY KEY, match TEXT NOT NULL, reason TEXT NOT NULL, created_by TEXT NOT NULL,
+            created TEXT NOT NULL, ends REAL NOT NULL, removed TEXT
+        );
+        CREATE TABLE control (
+            agent TEXT PRIMARY KEY, stopped INTEGER NOT NULL DEFAULT 0, emergency INTEGER NOT NULL DEFAULT 0,
+            by TEXT, reason TEXT, at TEXT, notify_only_runs INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE snapshots (
+            id INTEGER PRIMARY KEY, action_id TEXT NOT NULL, path TEXT NOT NULL, existed INTEGER NOT NULL,
+            ftype TEXT, mode INTEGER, uid INTEGER, gid INTEGER, blob TEXT, link TEXT, after TEXT
+        );
+        CREATE INDEX snapshots_action ON snapshots (action_id);
+        ALTER TABLE actions ADD COLUMN gate TEXT;
+        ALTER TABLE actions ADD COLUMN approval_id TEXT;
+        ALTER TABLE actions ADD COLUMN undone_by TEXT;
+        CREATE INDEX actions_created ON actions (created)
+        """
+    )
+
+
 # One function per schema change, in order; never edit a released one, append a new one.
-MIGRATIONS = [("0001_initial", _migration_1)]
+MIGRATIONS = [("0001_initial", _migration_1), ("0002_governance", _migration_2)]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def busy_timeout_ms() -> int:
+    """How long to wait for another writer: ZENCTL_BUSY_TIMEOUT seconds, else 30 s."""
+    raw = os.environ.get("ZENCTL_BUSY_TIMEOUT", "").strip()
+    try:
+        return int(float(raw) * 1000) if raw else BUSY_TIMEOUT_MS
+    except ValueError:
+        raise StateError(f"environment variable ZENCTL_BUSY_TIMEOUT={raw!r}: must be a number of seconds") from None
 
 
 def default_db_path(environ: dict[str, str] | None = None) -> Path:
@@ -100,7 +162,8 @@ class State:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise StateError(f"{self.path}: cannot write the state file: {exc}") from None
+            why = "locked by another process (ZENCTL_BUSY_TIMEOUT)" if "locked" in str(exc) else str(exc)
+            raise StateError(f"{self.path}: cannot write the state file: {why}") from None
         try:
             yield self.conn
         except BaseException:
@@ -125,12 +188,13 @@ def open_state(path: Path, create: bool = True) -> State | None:
         if not create:
             return None
         _create(path)
+    timeout_ms = busy_timeout_ms()
     try:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=timeout_ms / 1000, check_same_thread=False)
     except sqlite3.Error as exc:
         raise StateError(f"{path}: cannot open the state file: {exc}") from None
     try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
         _check_version(path, conn.execute("PRAGMA user_version").fetchone()[0])
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -138,6 +202,12 @@ def open_state(path: Path, create: bool = True) -> State | None:
         if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             _migrate(state)
         return state
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StateError(f"{path}: locked by another process for more than {timeout_ms / 1000:g} s "
+                             "(ZENCTL_BUSY_TIMEOUT); nothing was written") from None
+        raise StateError(f"{path}: not a usable zenctl state file: {exc}") from None
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StateError(f"{path}: not a usable zenctl state file: {exc}") from None

@@ -1,4 +1,5 @@
-"""What `zenctl status` reports: each agent's last run and its cost."""
+"""What `zenctl status` reports: the stop flag and safe mode, pending approvals, open circuits, problems by
+escalation level, alerts not yet delivered, and each agent's last run and its cost."""
 
 import time
 from datetime import datetime
@@ -27,3 +28,23 @@ def agent_status(state: State | None, config: Config) -> list[dict]:
         rows.append({"agent": name, "enabled": getattr(config.agents, name).enabled, "last_run": run,
                      "ago": ago(age) if age is not None else None})
     return rows
+
+
+def host_status(state: State | None, config: Config) -> dict:
+    """Everything `zenctl status` shows, as its --json object."""
+    from zenctl.core import alerts, approvals, control, escalation
+
+    out = {"stopped": [], "safe_mode": None, "approvals": [], "circuits": [], "problems": [],
+           "undelivered_alerts": [], "agents": agent_status(state, config)}
+    if state is None:
+        return out
+    out["stopped"] = [vars(s) for name in AGENT_NAMES if (s := control.stopped(state, name))]
+    out["safe_mode"] = control.safe_mode(state)
+    out["notify_only_runs"] = {name: n for name in AGENT_NAMES if (n := control.notify_only_runs(state, name))}
+    out["approvals"] = [{k: a[k] for k in ("id", "agent", "kind", "target", "status", "preview", "expires")}
+                        for a in approvals.listing(state, False)]
+    out["circuits"] = escalation.open_circuits(state, config)
+    out["problems"] = escalation.open_problems(state)
+    out["undelivered_alerts"] = [{k: a[k] for k in ("id", "channel", "event", "status", "summary", "last_error",
+                                                    "held_by", "attempts")} for a in alerts.listing(state, False)]
+    return out

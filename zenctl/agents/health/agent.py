@@ -1,6 +1,6 @@
 """The System Health agent: host metrics against thresholds, and the paths it keeps in shape."""
 
-from zenctl.agents.health import decide, metrics, paths
+from zenctl.agents.health import decide, metrics, paths, services
 from zenctl.core.actions import Proposal
 from zenctl.core.agent import BaseAgent, Finding, RunContext
 
@@ -24,6 +24,9 @@ class SystemHealthAgent(BaseAgent):
         findings = decide.evaluate(facts, history, cfg)
         for spec in cfg.paths:
             finding, proposals = paths.judge(spec, paths.observe(spec))
+            findings.append(finding)
+            self._proposals += proposals
+        for finding, proposals in services.check_all(cfg.services):
             findings.append(finding)
             self._proposals += proposals
         ctx.record_samples(samples_of(facts), KEEP_SAMPLES_SECONDS)

@@ -1,0 +1,184 @@
+"""The approval queue: an action whose policy mode is `approve` waits here for a person.
+
+A request pins the exact plan (kind, target, parameters) by its hash. An approved request runs only while the
+agent still proposes that same plan; if the world changed, the approval is void and a fresh request is made, so
+nobody ever approves one change and gets another. The same pending problem updates its open request instead
+of queueing a new one every run.
+"""
+
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from zenctl.core import audit
+from zenctl.core.actions import Proposal
+from zenctl.core.audit import Entry
+from zenctl.core.config import Config
+from zenctl.core.state import State
+from zenctl.core.timeutil import iso
+from zenctl.errors import UsageError
+
+OPEN = ("pending", "approved", "rejected")
+COLUMNS = ("id", "agent", "problem", "kind", "target", "params", "plan_hash", "preview", "reason", "status",
+           "created", "updated", "expires", "requests", "decided_by", "decided_at", "comment", "action_id")
+
+
+def plan_hash(proposal: Proposal) -> str:
+    """What a person approves: the kind, the target and every parameter, canonically serialised."""
+    plan = json.dumps({"kind": proposal.kind, "target": proposal.target, "params": proposal.params},
+                      sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(plan.encode()).hexdigest()
+
+
+@dataclass
+class Gate:
+    """What the queue says about one proposal: run it (approved, pinned), or wait (with the request id)."""
+
+    run: bool
+    approval_id: str
+    note: str
+
+
+def _row(state: State, where: str, args: tuple) -> dict | None:
+    found = state.conn.execute(f"SELECT {', '.join(COLUMNS)} FROM approvals WHERE {where}", args).fetchone()
+    return dict(zip(COLUMNS, found)) if found else None
+
+
+def _epoch(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _new_id(state: State) -> str:
+    while True:
+        candidate = secrets.token_hex(4)
+        if not state.conn.execute("SELECT 1 FROM approvals WHERE id = ?", (candidate,)).fetchone():
+            return candidate
+
+
+def consult(state: State, config: Config, agent: str, proposal: Proposal, preview: str, run_id: str,
+            dry_run: bool, now: float) -> Gate:
+    """Call inside a write transaction. Finds the request for this plan: runs an approved one whose hash still
+    matches, voids one whose plan changed, updates a pending one, or opens a new one."""
+    digest = plan_hash(proposal)
+    row = _row(state, "agent = ? AND kind = ? AND target = ? AND status IN ('pending', 'approved', 'rejected') "
+                      "ORDER BY created DESC LIMIT 1", (agent, proposal.kind, proposal.target))
+    if row and row["status"] != "rejected" and _epoch(row["expires"]) <= now:
+        if not dry_run:
+            _set_status(state, row, "expired", "expired before it was acted on", run_id)
+        row = None
+    if row and row["plan_hash"] != digest:
+        if not dry_run:
+            _set_status(state, row, "void", f"plan changed since it was {row['status']}: the agent now proposes "
+                                            f"{preview!r}", run_id)
+        row = None
+    if row and row["status"] == "approved":
+        return Gate(True, row["id"], f"approved by {row['decided_by']} ({row['id']}), plan hash matches")
+    if row and row["status"] == "rejected":
+        if _epoch(row["expires"]) > now:
+            return Gate(False, row["id"], f"rejected by {row['decided_by']} ({row['id']}); not asked again until "
+                                          f"{row['expires']} or the plan changes")
+        row = None
+    if dry_run:
+        return Gate(False, row["id"] if row else "", "would ask for approval")
+    stamp = iso(now)
+    if row:
+        state.conn.execute("UPDATE approvals SET requests = requests + 1, updated = ?, reason = ? WHERE id = ?",
+                           (stamp, proposal.reason, row["id"]))
+        return Gate(False, row["id"], f"awaiting approval: zenctl approve {row['id']} (asked {row['requests'] + 1} "
+                                      "times)")
+    new_id = _new_id(state)
+    expires = iso(now + config.policy.approval_expiry)
+    state.conn.execute(
+        "INSERT INTO approvals (id, agent, problem, kind, target, params, plan_hash, preview, reason, status, "
+        "created, updated, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+        (new_id, agent, proposal.check, proposal.kind, proposal.target, json.dumps(proposal.params, default=str),
+         digest, preview, proposal.reason, stamp, stamp, expires))
+    audit.append(state, [Entry(agent, "approval.request",
+                               f"approval {new_id} requested: {proposal.kind} {proposal.target}: {preview}", run_id,
+                               {"approval_id": new_id, "kind": proposal.kind, "target": proposal.target,
+                                "plan_hash": digest, "expires": expires, "reason": proposal.reason})])
+    return Gate(False, new_id, f"awaiting approval: zenctl approve {new_id}")
+
+
+def executed(state: State, approval_id: str, action_id: str, ok: bool, run_id: str) -> None:
+    """Record that an approved plan ran (inside a write transaction)."""
+    state.conn.execute("UPDATE approvals SET status = ?, action_id = ?, updated = ? WHERE id = ?",
+                       ("executed" if ok else "failed", action_id, iso(), approval_id))
+    row = _row(state, "id = ?", (approval_id,))
+    audit.append(state, [Entry(row["agent"], "approval.executed",
+                               f"approval {approval_id} carried out as action {action_id}: "
+                               f"{'applied' if ok else 'failed'}", run_id,
+                               {"approval_id": approval_id, "action_id": action_id, "ok": ok})])
+
+
+def _set_status(state: State, row: dict, status: str, why: str, run_id: str | None) -> None:
+    state.conn.execute("UPDATE approvals SET status = ?, updated = ?, comment = COALESCE(comment, ?) WHERE id = ?",
+                       (status, iso(), why, row["id"]))
+    audit.append(state, [Entry(row["agent"], f"approval.{status}", f"approval {row['id']} {status}: {why}", run_id,
+                               {"approval_id": row["id"], "plan_hash": row["plan_hash"]})])
+
+
+def expire_due(state: State, now: float | None = None) -> int:
+    """Mark pending requests past their expiry as expired (audited); the count."""
+    now = time.time() if now is None else now
+    with state.write():
+        rows = state.conn.execute(f"SELECT {', '.join(COLUMNS)} FROM approvals WHERE status IN "
+                                  "('pending', 'approved') AND expires <= ?", (iso(now),)).fetchall()
+        for found in rows:
+            _set_status(state, dict(zip(COLUMNS, found)), "expired", "nobody acted before it expired", None)
+    return len(rows)
+
+
+def listing(state: State, everything: bool) -> list[dict]:
+    where = "1" if everything else "status IN ('pending', 'approved')"
+    rows = state.conn.execute(f"SELECT {', '.join(COLUMNS)} FROM approvals WHERE {where} ORDER BY created DESC"
+                              ).fetchall()
+    return [_public(dict(zip(COLUMNS, r))) for r in rows]
+
+
+def get(state: State, approval_id: str) -> dict:
+    row = _row(state, "id = ?", (approval_id.strip().lower(),))
+    if not row:
+        raise UsageError(f"no approval request {approval_id!r} (see 'zenctl approvals list --all')")
+    return _public(row)
+
+
+def _public(row: dict) -> dict:
+    row = dict(row)
+    row["params"] = json.loads(row["params"])
+    return row
+
+
+def decide(state: State, config: Config, approval_id: str, approve: bool, who: str, comment: str | None) -> dict:
+    """Approve or reject one pending request. Exactly one of two concurrent deciders wins; the other, like an
+    unknown, expired, decided or not-allowed request, gets a UsageError naming why."""
+    approvers = config.policy.approvers
+    if approvers and who not in approvers:
+        raise UsageError(f"{who} may not decide approvals (policy.approvers: {', '.join(approvers)})")
+    verdict = "approved" if approve else "rejected"
+    now = time.time()
+    with state.write():
+        row = get(state, approval_id)
+        if row["status"] == "pending" and _epoch(row["expires"]) <= now:
+            _set_status(state, row, "expired", "nobody acted before it expired", None)
+            row["status"] = "expired"
+        if row["status"] != "pending":
+            detail = f" by {row['decided_by']} at {row['decided_at']}" if row["decided_by"] else ""
+            return {"error": f"approval {row['id']} is already {row['status']}{detail}", "row": row}
+        # A fresh window for the plan to run in (approved) or stay quiet (rejected).
+        expires = iso(now + config.policy.approval_expiry)
+        changed = state.conn.execute(
+            "UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, comment = ?, updated = ?, expires = ? "
+            "WHERE id = ? AND status = 'pending'",
+            (verdict, who, iso(now), comment, iso(now), expires, row["id"])).rowcount
+        if changed != 1:  # cannot happen inside BEGIN IMMEDIATE, but never record two decisions
+            return {"error": f"approval {row['id']} was decided by someone else just now", "row": row}
+        audit.append(state, [Entry(row["agent"], f"approval.{verdict}",
+                                   f"approval {row['id']} {verdict} by {who}: {row['kind']} {row['target']}: "
+                                   f"{row['preview']}" + (f" ({comment})" if comment else ""), None,
+                                   {"approval_id": row["id"], "by": who, "comment": comment,
+                                    "plan_hash": row["plan_hash"]})])
+    return {"error": None, "row": get(state, row["id"])}

@@ -1,0 +1,165 @@
+"""Host-wide switches a person (or the ladder) throws: the stop flag, emergency stop, safe mode, and the gradual
+resume that lets the first runs after it only plan.
+
+All of it lives in the state file (table `control` per agent, meta key `safe_mode`), so every run, from any
+process, sees it at start and again before every action.
+"""
+
+import json
+import os
+import pwd
+import signal
+from dataclasses import dataclass
+
+import psutil
+
+from zenctl.core import audit
+from zenctl.core.audit import Entry
+from zenctl.core.config import AGENT_NAMES
+from zenctl.core.state import State
+from zenctl.core.timeutil import iso
+from zenctl.errors import UsageError
+
+SAFE_MODE_KEY = "safe_mode"
+TERMINATE_GRACE_SECONDS = 5.0
+
+
+def whoami() -> str:
+    """The person behind this command: the sudo caller when run under sudo, else the OS user."""
+    if os.geteuid() == 0 and os.environ.get("SUDO_USER"):
+        return os.environ["SUDO_USER"]
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return f"uid {os.getuid()}"
+
+
+@dataclass
+class Stop:
+    """Why an agent may not run: who stopped it, when, and whether it was an emergency."""
+
+    agent: str
+    by: str
+    reason: str
+    at: str
+    emergency: bool
+
+    def describe(self) -> str:
+        what = "emergency-stopped" if self.emergency else "stopped"
+        return f"{self.agent} is {what} by {self.by} at {self.at} ({self.reason}); run 'zenctl resume' to re-enable"
+
+
+def stopped(state: State, agent: str) -> Stop | None:
+    row = state.conn.execute("SELECT by, reason, at, emergency FROM control WHERE agent = ? AND stopped = 1",
+                             (agent,)).fetchone()
+    return Stop(agent, row[0], row[1], row[2], bool(row[3])) if row else None
+
+
+def safe_mode(state: State) -> dict | None:
+    """The safe-mode record ({since, reason}) when the host is in safe mode."""
+    row = state.conn.execute("SELECT value FROM meta WHERE key = ?", (SAFE_MODE_KEY,)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def enter_safe_mode(state: State, reason: str, agent: str, run_id: str | None) -> bool:
+    """Level 4. True when this call turned it on (it may already be on)."""
+    with state.write() as conn:
+        if safe_mode(state):
+            return False
+        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)",
+                     (SAFE_MODE_KEY, json.dumps({"since": iso(), "reason": reason})))
+        audit.append(state, [Entry(agent, "safe_mode.enter", f"safe mode on: {reason}; no agent applies anything "
+                                                             "until 'zenctl resume'", run_id, {"reason": reason})])
+    return True
+
+
+def notify_only_runs(state: State, agent: str) -> int:
+    row = state.conn.execute("SELECT notify_only_runs FROM control WHERE agent = ?", (agent,)).fetchone()
+    return row[0] if row else 0
+
+
+def count_notify_only_run(state: State, agent: str) -> None:
+    """A run after `resume --notify-only-runs N` has planned without applying: one fewer to go."""
+    with state.write() as conn:
+        conn.execute("UPDATE control SET notify_only_runs = notify_only_runs - 1 "
+                     "WHERE agent = ? AND notify_only_runs > 0", (agent,))
+
+
+def stop(state: State, emergency: bool, reason: str) -> list[dict]:
+    """Set the stop flag for every agent; with `emergency`, also terminate running agent runs. Returns the
+    runs terminated (pid, agent, run id, how)."""
+    by, at = whoami(), iso()
+    with state.write() as conn:
+        conn.executemany(
+            "INSERT INTO control (agent, stopped, emergency, by, reason, at) VALUES (?, 1, ?, ?, ?, ?) "
+            "ON CONFLICT (agent) DO UPDATE SET stopped = 1, emergency = excluded.emergency, by = excluded.by, "
+            "reason = excluded.reason, at = excluded.at, notify_only_runs = 0",
+            [(name, int(emergency), by, reason, at) for name in AGENT_NAMES])
+        what = "emergency stop" if emergency else "stop"
+        audit.append(state, [Entry("zenctl", f"control.{'emergency_stop' if emergency else 'stop'}",
+                                   f"{what} by {by}: {reason}", None, {"by": by, "reason": reason})])
+    if not emergency:
+        return []
+    terminated = _terminate_runs(state)
+    if terminated:
+        with state.write():
+            audit.append(state, [Entry("zenctl", "control.terminated",
+                                       f"terminated {len(terminated)} running agent run(s)", None,
+                                       {"runs": terminated})])
+    return terminated
+
+
+def _terminate_runs(state: State) -> list[dict]:
+    """SIGTERM, then SIGKILL after a grace period, every zenctl run still running: only processes whose pid
+    and start time match the run's record, so a recycled pid is never hit."""
+    rows = state.conn.execute("SELECT id, agent, pid, proc_start FROM runs WHERE status = 'running'").fetchall()
+    victims = []
+    for run_id, agent, pid, proc_start in rows:
+        if pid == os.getpid():
+            continue
+        try:
+            process = psutil.Process(pid)
+            if abs(process.create_time() - proc_start) > 0.05:
+                continue
+            process.send_signal(signal.SIGTERM)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, TypeError):
+            continue
+        victims.append((process, {"run_id": run_id, "agent": agent, "pid": pid, "how": "SIGTERM"}))
+    _, alive = psutil.wait_procs([p for p, _ in victims], timeout=TERMINATE_GRACE_SECONDS)
+    for process, info in victims:
+        if process in alive:
+            try:
+                process.kill()
+                info["how"] = "SIGKILL"
+            except psutil.NoSuchProcess:
+                pass
+    return [info for _, info in victims]
+
+
+def resume(state: State, agent: str | None, notify_only: int) -> list[str]:
+    """Clear the stop flag (for one agent, or all and safe mode too); the next `notify_only` runs of each
+    resumed agent plan but apply nothing. Returns what was cleared, for the message."""
+    if agent is not None and agent not in AGENT_NAMES:
+        raise UsageError(f"unknown agent {agent!r} (agents: {', '.join(AGENT_NAMES)})")
+    names = [agent] if agent else list(AGENT_NAMES)
+    by = whoami()
+    cleared = []
+    with state.write() as conn:
+        for name in names:
+            if stopped(state, name):
+                cleared.append(f"stop of {name}")
+            conn.execute(
+                "INSERT INTO control (agent, stopped, emergency, by, reason, at, notify_only_runs) "
+                "VALUES (?, 0, 0, ?, 'resumed', ?, ?) ON CONFLICT (agent) DO UPDATE SET stopped = 0, emergency = 0, "
+                "by = excluded.by, reason = 'resumed', at = excluded.at, notify_only_runs = excluded.notify_only_runs",
+                (name, by, iso(), notify_only))
+        if agent is None and safe_mode(state):
+            conn.execute("DELETE FROM meta WHERE key = ?", (SAFE_MODE_KEY,))
+            cleared.append("safe mode")
+        audit.append(state, [Entry("zenctl", "control.resume",
+                                   f"resume by {by}: {', '.join(names)}"
+                                   + (f"; first {notify_only} run(s) apply nothing" if notify_only else "")
+                                   + (f"; cleared {', '.join(cleared)}" if cleared else ""),
+                                   None, {"by": by, "agents": names, "notify_only_runs": notify_only,
+                                          "cleared": cleared})])
+    return cleared

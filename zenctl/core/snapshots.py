@@ -1,0 +1,203 @@
+"""Snapshots for rollback: before an action changes a path, what was there (content, mode, owner, or the fact that
+nothing was) is stored; after it, a fingerprint of what the action left.
+
+Contents go to a content-addressed store beside the state file (`<state>.snapshots/ab/cdef…`, named by SHA-256,
+so the same bytes are stored once). Rollback refuses a path whose fingerprint no longer matches what the action
+left, because then someone else changed it since and restoring would destroy their change (`--force` overrides).
+"""
+
+import hashlib
+import json
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from zenctl.core.state import State
+
+_CHUNK = 1 << 20
+
+
+def store_dir(state: State) -> Path:
+    return Path(f"{state.path}.snapshots")
+
+
+@dataclass
+class Saved:
+    """One path as it was: `existed`, its type, mode, owner, content blob (regular files) or link target."""
+
+    path: str
+    existed: bool
+    ftype: str | None = None
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    blob: str | None = None
+    link: str | None = None
+
+
+def _ftype(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    return "other"
+
+
+def _put_blob(state: State, path: str) -> str:
+    """Copy a file's bytes into the store (once per content); its SHA-256."""
+    root = store_dir(state)
+    root.mkdir(mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=".incoming-")
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as source, os.fdopen(fd, "wb") as out:
+            while chunk := source.read(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        final = root / digest.hexdigest()[:2] / digest.hexdigest()[2:]
+        final.parent.mkdir(mode=0o700, exist_ok=True)
+        if final.exists():
+            os.unlink(tmp)
+        else:
+            os.rename(tmp, final)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return digest.hexdigest()
+
+
+def blob_path(state: State, digest: str) -> Path:
+    return store_dir(state) / digest[:2] / digest[2:]
+
+
+def capture(state: State, path: str) -> Saved:
+    """What is at `path` now, with its content stored when it is a regular file."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return Saved(path, False)
+    saved = Saved(path, True, _ftype(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+    if saved.ftype == "file":
+        saved.blob = _put_blob(state, path)
+    elif saved.ftype == "symlink":
+        saved.link = os.readlink(path)
+    return saved
+
+
+def fingerprint(path: str) -> dict:
+    """What rollback compares: type, mode, owner, and the content hash of a regular file."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return {"exists": False}
+    out = {"exists": True, "type": _ftype(st.st_mode), "mode": stat.S_IMODE(st.st_mode), "uid": st.st_uid,
+           "gid": st.st_gid}
+    if out["type"] == "file":
+        digest = hashlib.sha256()
+        with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+        out["sha256"] = digest.hexdigest()
+    elif out["type"] == "symlink":
+        out["link"] = os.readlink(path)
+    return out
+
+
+def record(state: State, action_id: str, saved: list[Saved]) -> None:
+    """Store the before-images of an action (inside a write transaction, before the action runs)."""
+    state.conn.executemany(
+        "INSERT INTO snapshots (action_id, path, existed, ftype, mode, uid, gid, blob, link) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(action_id, s.path, int(s.existed), s.ftype, s.mode, s.uid, s.gid, s.blob, s.link) for s in saved])
+
+
+def record_after(state: State, action_id: str) -> None:
+    """Fingerprint what the action left, for rollback's 'changed since' check."""
+    rows = state.conn.execute("SELECT id, path FROM snapshots WHERE action_id = ?", (action_id,)).fetchall()
+    for row_id, path in rows:
+        state.conn.execute("UPDATE snapshots SET after = ? WHERE id = ?", (json.dumps(fingerprint(path)), row_id))
+
+
+def saved_for(state: State, action_id: str) -> list[tuple[Saved, dict | None]]:
+    rows = state.conn.execute("SELECT path, existed, ftype, mode, uid, gid, blob, link, after FROM snapshots "
+                              "WHERE action_id = ? ORDER BY id", (action_id,)).fetchall()
+    return [(Saved(r[0], bool(r[1]), r[2], r[3], r[4], r[5], r[6], r[7]), json.loads(r[8]) if r[8] else None)
+            for r in rows]
+
+
+def changed_since(saved: Saved, after: dict | None) -> str | None:
+    """Why `saved.path` no longer looks the way its action left it, or None."""
+    if after is None:
+        return "the action never finished recording what it left (interrupted?)"
+    now = fingerprint(saved.path)
+    if now == after:
+        return None
+    if now.get("exists") != after.get("exists"):
+        return "it " + ("was created" if now.get("exists") else "was removed") + " since"
+    for key, label in (("type", "type"), ("sha256", "content"), ("mode", "mode"), ("uid", "owner"),
+                       ("gid", "group"), ("link", "link target")):
+        if now.get(key) != after.get(key):
+            shown = f"{now.get(key):04o} now, {after.get(key):04o} after the action" if key == "mode" and \
+                isinstance(now.get(key), int) and isinstance(after.get(key), int) else "differs"
+            return f"its {label} changed since ({shown})"
+    return "it changed since"
+
+
+def describe_restore(saved: Saved) -> str:
+    if not saved.existed:
+        return f"remove {saved.path} (it did not exist before)"
+    what = {"file": "content, mode and owner", "directory": "mode and owner", "symlink": "link"}.get(
+        saved.ftype or "", "metadata")
+    return f"restore {saved.path} ({what}: mode {saved.mode:04o}, owner {saved.uid}:{saved.gid})"
+
+
+def restore(store: Path, saved: Saved) -> None:
+    """Put `saved.path` back byte for byte: remove what did not exist, rewrite a file's content atomically (same
+    directory, then rename), reset mode and owner. OSError when the file system refuses."""
+    path = saved.path
+    if not saved.existed:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            os.rmdir(path)  # only when empty: a directory that gained content since is not zenctl's to delete
+        else:
+            os.unlink(path)
+        return
+    if saved.ftype == "file":
+        directory = os.path.dirname(path) or "."
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.zenctl-")
+        try:
+            with open(store / saved.blob[:2] / saved.blob[2:], "rb") as source, os.fdopen(fd, "wb") as out:
+                while chunk := source.read(_CHUNK):
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, saved.mode)
+            if os.geteuid() == 0 or saved.uid == os.geteuid():
+                os.chown(tmp, saved.uid, saved.gid)
+            os.rename(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return
+    if saved.ftype == "symlink":
+        if os.path.lexists(path):
+            os.unlink(path)
+        os.symlink(saved.link, path)
+        return
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise OSError(f"{path} is now a symlink; not following it")
+    os.chmod(path, saved.mode)
+    if st.st_uid != saved.uid or st.st_gid != saved.gid:
+        os.chown(path, saved.uid, saved.gid)
