@@ -161,3 +161,18 @@ def test_any_unknown_key_is_reported_at_its_line(tmp_path_factory, key, line_bef
     line = f"zenctl.yaml:{3 + len(filler.splitlines())}: agents.system_health."
     assert line in str(caught.value)
     assert "unknown key" in str(caught.value) or "quote it" in str(caught.value)  # `no:` is a boolean to YAML
+
+
+def test_governance_settings_durations_and_cron(tmp_path):
+    from zenctl.core.config import check_config, load_config
+
+    path = tmp_path / "z.yaml"
+    path.write_text('policy:\n  approval_expiry: 2h\nalerts:\n  maintenance:\n    - schedule: "61 * * * *"\n'
+                    '      duration: 1h\n')
+    _, messages = check_config(str(path), {})
+    assert messages == [f"{path}:5: alerts.maintenance.0.schedule: is not a valid cron expression (got '61 * * * *')"]
+    path.write_text('policy:\n  approval_expiry: 2h\nescalation:\n  backoff_base: soon\n')
+    _, messages = check_config(str(path), {})
+    assert messages[0].startswith(f"{path}:4: escalation.backoff_base: must be a duration")
+    path.write_text('policy:\n  approval_expiry: 2h\n')
+    assert load_config(str(path), {}).config.policy.approval_expiry == 7200

@@ -50,7 +50,8 @@ class RunContext:
 
     @property
     def config(self) -> AgentConfig:
-        return getattr(self.loaded.config.agents, self.agent)
+        """The agent's config section; defaults for an agent the config does not know (a plugin, a test)."""
+        return getattr(self.loaded.config.agents, self.agent, None) or AgentConfig()
 
     def samples(self, names: list[str], since: float) -> list[tuple[str, float, str, str, float]]:
         """Stored metric samples `(run_id, ts, name, target, value)` of earlier runs since `since`, oldest first."""

@@ -9,6 +9,7 @@ import json
 import os
 import pwd
 import signal
+import time
 from dataclasses import dataclass
 
 import psutil
@@ -125,15 +126,25 @@ def _terminate_runs(state: State) -> list[dict]:
         except (psutil.NoSuchProcess, psutil.AccessDenied, TypeError):
             continue
         victims.append((process, {"run_id": run_id, "agent": agent, "pid": pid, "how": "SIGTERM"}))
-    _, alive = psutil.wait_procs([p for p, _ in victims], timeout=TERMINATE_GRACE_SECONDS)
+    deadline = time.monotonic() + TERMINATE_GRACE_SECONDS
+    while time.monotonic() < deadline and any(_alive(p) for p, _ in victims):
+        time.sleep(0.05)
     for process, info in victims:
-        if process in alive:
+        if _alive(process):
             try:
                 process.kill()
                 info["how"] = "SIGKILL"
             except psutil.NoSuchProcess:
                 pass
     return [info for _, info in victims]
+
+
+def _alive(process: psutil.Process) -> bool:
+    """Running, not merely a zombie waiting for its parent (cron, a shell) to reap it."""
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def resume(state: State, agent: str | None, notify_only: int) -> list[str]:
