@@ -9,14 +9,9 @@ are recorded and shown, and released when the silence ends if their problem is s
 
 import json
 import os
-import smtplib
 import socket
-import ssl
 import sys
 import time
-import urllib.error
-import urllib.request
-from email.message import EmailMessage
 from fnmatch import fnmatchcase
 
 from zenctl.core import audit
@@ -169,6 +164,10 @@ def _send(config: Config, row: dict) -> None:
 
 
 def _send_email(config: Config, row: dict, details: dict) -> None:
+    import smtplib  # the mail and TLS modules cost ~30 ms to import: only runs that send pay it
+    import ssl
+    from email.message import EmailMessage
+
     email = config.alerts.email
     if not email.to:
         raise DeliveryError("alerts.email.to is empty (set it or ALERT_EMAIL)")
@@ -212,6 +211,9 @@ def _send_pagerduty(config: Config, row: dict, details: dict) -> None:
 
 
 def _post_json(url: str | None, body: dict, timeout: float) -> None:
+    import urllib.error
+    import urllib.request
+
     if not url:
         raise DeliveryError("no URL configured")
     request = urllib.request.Request(url, data=json.dumps(body, default=str).encode(), method="POST",
