@@ -45,6 +45,8 @@ class RestoreSnapshot(ActionKind):
                     return f"{saved.path} still exists"
                 continue
             want = {"mode": saved.mode, "uid": saved.uid, "gid": saved.gid}
+            if saved.ftype == "file":
+                want["sha256"] = saved.blob
             if not now["exists"] or any(now.get(k) != v for k, v in want.items()):
                 return f"{saved.path} does not match its snapshot ({now})"
         return None
