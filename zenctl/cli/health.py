@@ -4,7 +4,7 @@ import typer
 
 from zenctl.cli.common import ConfigOpt, DbOpt, DryRunOpt, JsonOpt, QuietOpt, error, open_db, print_json
 
-app = typer.Typer(help="System Health agent: CPU, load, memory, swap, disk, inodes, and file-system repairs.",
+app = typer.Typer(help="System Health agent: CPU, load, memory, swap, disk, inodes, services, and file-system repairs.",
                   no_args_is_help=True)
 
 
