@@ -227,7 +227,8 @@ class PolicyConfig(Model):
         examples=[{"fs.chown": "approve"}],
     )
     approvers: list[str] = Field(
-        default_factory=list, description="OS users who may approve or reject; empty: anyone who can write the state.",
+        default_factory=list,
+        description="OS users who may approve or reject; empty: anyone who can write the state.",
         examples=[["alice", "bob"]])
     approval_expiry: Duration = Field(86400, gt=0, description="How long an approval request stays open.")
     circuit_failures: int = Field(3, ge=1, description="Consecutive failures of one action kind on one target "
