@@ -173,7 +173,8 @@ class SystemHealthConfig(AgentConfig):
 class DependencyManagerConfig(AgentConfig):
     """Outdated and vulnerable Python packages (the agent arrives in a later release)."""
 
-    schedule: CronExpression | None = Field("0 3 * * *", description="Cron expression for scheduled runs (daily at 3 AM).")
+    schedule: CronExpression | None = Field(
+        "0 3 * * *", description="Cron expression for scheduled runs (daily at 3 AM).")
     security_updates: Mode = Field("auto", description="Policy mode for updates that fix a known vulnerability.")
     minor_updates: Mode = Field("notify", description="Policy mode for minor and patch updates.")
     major_updates: Mode = Field("disabled", description="Policy mode for major version upgrades.")
