@@ -9,6 +9,7 @@ are recorded and shown, and released when the silence ends if their problem is s
 
 import json
 import os
+import secrets
 import socket
 import sys
 import time
@@ -96,6 +97,8 @@ def queue(state: State, config: Config, problem: str, event: str, severity: str,
 
 def release_held(state: State, config: Config, now: float) -> None:
     """Held rows whose silence is over: pending again if their problem is still open, else dropped (recorded)."""
+    if not state.conn.execute("SELECT 1 FROM alerts WHERE status = 'held' LIMIT 1").fetchone():
+        return  # the usual case: no write transaction on every run
     with state.write() as conn:
         rows = conn.execute("SELECT id, problem FROM alerts WHERE status = 'held'").fetchall()
         for alert_id, problem in rows:
@@ -113,6 +116,8 @@ def deliver(state: State, config: Config, run_id: str | None, now: float | None 
     """Send every pending row (this run's and earlier runs' leftovers); counts of sent and failed."""
     now = time.time() if now is None else now
     release_held(state, config, now)
+    if not state.conn.execute("SELECT 1 FROM alerts WHERE status = 'pending' LIMIT 1").fetchone():
+        return {"sent": 0, "failed": 0}
     with state.write() as conn:
         rows = conn.execute(
             f"SELECT {', '.join(COLUMNS)} FROM alerts WHERE status = 'pending' AND "
@@ -241,8 +246,6 @@ def listing(state: State, everything: bool) -> list[dict]:
 
 
 def add_silence(state: State, match: str, seconds: float, reason: str, who: str) -> dict:
-    import secrets
-
     if seconds <= 0:
         raise UsageError("--for must be longer than 0 s")
     silence = {"id": secrets.token_hex(3), "match": match, "reason": reason or "no reason given", "created_by": who,
@@ -257,9 +260,9 @@ def add_silence(state: State, match: str, seconds: float, reason: str, who: str)
 
 
 def silences(state: State, everything: bool = False) -> list[dict]:
-    where = "1" if everything else f"removed IS NULL AND ends > {time.time()}"
+    where = "1" if everything else "removed IS NULL AND ends > :now"
     rows = state.conn.execute(f"SELECT id, match, reason, created_by, created, ends, removed FROM silences "
-                              f"WHERE {where} ORDER BY created DESC").fetchall()
+                              f"WHERE {where} ORDER BY created DESC", {"now": time.time()}).fetchall()
     return [{"id": r[0], "match": r[1], "reason": r[2], "created_by": r[3], "created": r[4], "ends": iso(r[5]),
              "removed": r[6], "active": r[6] is None and r[5] > time.time()} for r in rows]
 

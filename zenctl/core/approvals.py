@@ -11,14 +11,13 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
 from zenctl.core import audit
 from zenctl.core.actions import Proposal
 from zenctl.core.audit import Entry
 from zenctl.core.config import Config
 from zenctl.core.state import State
-from zenctl.core.timeutil import iso
+from zenctl.core.timeutil import epoch, iso
 from zenctl.errors import UsageError
 
 OPEN = ("pending", "approved", "rejected")
@@ -47,10 +46,6 @@ def _row(state: State, where: str, args: tuple) -> dict | None:
     return dict(zip(COLUMNS, found)) if found else None
 
 
-def _epoch(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
 def _new_id(state: State) -> str:
     while True:
         candidate = secrets.token_hex(4)
@@ -65,7 +60,7 @@ def consult(state: State, config: Config, agent: str, proposal: Proposal, previe
     digest = plan_hash(proposal)
     row = _row(state, "agent = ? AND kind = ? AND target = ? AND status IN ('pending', 'approved', 'rejected') "
                       "ORDER BY created DESC LIMIT 1", (agent, proposal.kind, proposal.target))
-    if row and row["status"] != "rejected" and _epoch(row["expires"]) <= now:
+    if row and row["status"] != "rejected" and epoch(row["expires"]) <= now:
         if not dry_run:
             _set_status(state, row, "expired", "expired before it was acted on", run_id)
         row = None
@@ -77,7 +72,7 @@ def consult(state: State, config: Config, agent: str, proposal: Proposal, previe
     if row and row["status"] == "approved":
         return Gate(True, row["id"], f"approved by {row['decided_by']} ({row['id']}), plan hash matches")
     if row and row["status"] == "rejected":
-        if _epoch(row["expires"]) > now:
+        if epoch(row["expires"]) > now:
             return Gate(False, row["id"], f"rejected by {row['decided_by']} ({row['id']}); not asked again until "
                                           f"{row['expires']} or the plan changes")
         row = None
@@ -124,9 +119,11 @@ def _set_status(state: State, row: dict, status: str, why: str, run_id: str | No
 def expire_due(state: State, now: float | None = None) -> int:
     """Mark pending requests past their expiry as expired (audited); the count."""
     now = time.time() if now is None else now
+    query = f"SELECT {', '.join(COLUMNS)} FROM approvals WHERE status IN ('pending', 'approved') AND expires <= ?"
+    if not state.conn.execute(query, (iso(now),)).fetchone():
+        return 0  # the usual case: no write transaction on every run
     with state.write():
-        rows = state.conn.execute(f"SELECT {', '.join(COLUMNS)} FROM approvals WHERE status IN "
-                                  "('pending', 'approved') AND expires <= ?", (iso(now),)).fetchall()
+        rows = state.conn.execute(query, (iso(now),)).fetchall()
         for found in rows:
             _set_status(state, dict(zip(COLUMNS, found)), "expired", "nobody acted before it expired", None)
     return len(rows)
@@ -162,7 +159,7 @@ def decide(state: State, config: Config, approval_id: str, approve: bool, who: s
     now = time.time()
     with state.write():
         row = get(state, approval_id)
-        if row["status"] == "pending" and _epoch(row["expires"]) <= now:
+        if row["status"] == "pending" and epoch(row["expires"]) <= now:
             _set_status(state, row, "expired", "nobody acted before it expired", None)
             row["status"] = "expired"
         if row["status"] != "pending":

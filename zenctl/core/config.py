@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
                       model_validator)
 
+from zenctl.core.timeutil import duration_seconds
 from zenctl.core.yamlsource import KeyPath, load_yaml
 from zenctl.errors import ConfigError
 
@@ -18,17 +19,15 @@ Mode = Literal["auto", "approve", "notify", "disabled"]
 Percent = Annotated[float, Field(ge=0, le=100)]
 AGENT_NAMES = ("system_health", "dependency_manager", "log_analyzer", "data_validator")
 _KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.([a-z][a-z0-9_]*|\*)$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def _seconds(value: Any) -> Any:
     """A duration as seconds: a number, or text such as `90s`, `30m`, `2h`, `1d`."""
     if isinstance(value, str):
-        match = _DURATION.match(value)
-        if not match:
+        seconds = duration_seconds(value) if not value.strip().replace(".", "", 1).isdigit() else float(value)
+        if seconds is None:
             raise ValueError('must be a duration such as "90s", "30m", "2h" or "1d", or a number of seconds')
-        return float(match.group(1)) * _UNITS[match.group(2)]
+        return seconds
     return value
 
 

@@ -2,11 +2,10 @@
 escalation level, alerts not yet delivered, and each agent's last run and its cost."""
 
 import time
-from datetime import datetime
 
 from zenctl.core.config import AGENT_NAMES, Config
 from zenctl.core.state import State
-from zenctl.core.timeutil import ago
+from zenctl.core.timeutil import ago, epoch
 
 _COLUMNS = ("id", "agent", "pid", "started", "ended", "status", "dry_run", "wall_seconds", "cpu_user_seconds",
             "cpu_system_seconds", "peak_rss_bytes", "message")
@@ -24,7 +23,7 @@ def agent_status(state: State | None, config: Config) -> list[dict]:
             run = dict(zip(_COLUMNS, found)) if found else None
             if run:
                 run["dry_run"] = bool(run["dry_run"])
-        age = time.time() - datetime.fromisoformat(run["started"].replace("Z", "+00:00")).timestamp() if run else None
+        age = time.time() - epoch(run["started"]) if run else None
         rows.append({"agent": name, "enabled": getattr(config.agents, name).enabled, "last_run": run,
                      "ago": ago(age) if age is not None else None})
     return rows

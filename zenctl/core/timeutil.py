@@ -16,12 +16,23 @@ def iso(epoch: float | None = None) -> str:
     return datetime.fromtimestamp(time.time() if epoch is None else epoch, timezone.utc).strftime(_FMT)
 
 
-def parse_duration(text: str) -> float:
-    """`90s`, `30m`, `1h`, `2d`, `1w` as seconds."""
+def duration_seconds(text: str) -> float | None:
+    """`90s`, `30m`, `1h`, `2d`, `1w` as seconds; None when `text` is not such a duration."""
     match = _DURATION.match(text)
-    if not match:
+    return float(match.group(1)) * _UNITS[match.group(2)] if match else None
+
+
+def parse_duration(text: str) -> float:
+    """A command-line duration as seconds; UsageError when it is not one."""
+    seconds = duration_seconds(text)
+    if seconds is None:
         raise UsageError(f"invalid duration {text!r}: use a number and one of s, m, h, d, w (e.g. 1h)")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    return seconds
+
+
+def epoch(stamp: str) -> float:
+    """A stored ISO 8601 time (`...Z`) as epoch seconds."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def parse_when(text: str, now: float | None = None) -> float:
