@@ -2,6 +2,7 @@
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,12 @@ agents:
     swap_threshold: 100
     swap_warning: 100
 """
+
+
+def shift_runs(zenctl, agent: str, seconds: float) -> None:
+    """Move the agent's recorded runs back in time, as if they had happened `seconds` earlier."""
+    from zenctl.core.timeutil import epoch, iso
+
+    with sqlite3.connect(zenctl.db) as conn:
+        for run_id, started in conn.execute("SELECT id, started FROM runs WHERE agent = ?", (agent,)).fetchall():
+            conn.execute("UPDATE runs SET started = ? WHERE id = ?", (iso(epoch(started) - seconds), run_id))

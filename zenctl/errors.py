@@ -23,3 +23,7 @@ class StateError(ZenctlError):
 
 class UsageError(ZenctlError):
     """A command-line value is wrong (a duration, a time, a combination of options)."""
+
+
+class HostError(ZenctlError):
+    """The host lacks or refuses something zenctl needs (a crontab program, a table it would accept)."""

@@ -176,3 +176,24 @@ def test_governance_settings_durations_and_cron(tmp_path):
     assert messages[0].startswith(f"{path}:4: escalation.backoff_base: must be a duration")
     path.write_text('policy:\n  approval_expiry: 2h\n')
     assert load_config(str(path), {}).config.policy.approval_expiry == 7200
+
+
+def test_interval_or_schedule_and_run_as(tmp_path):
+    from zenctl.core.config import check_config, load_config
+
+    path = tmp_path / "z.yaml"
+    path.write_text('agents:\n  system_health:\n    schedule: "*/10 * * * *"\n  dependency_manager:\n'
+                    '    interval: 3600\n    run_as: "zenctl-deps:zenctl"\n')
+    agents = load_config(str(path), {}).config.agents
+    assert (agents.system_health.interval, agents.system_health.schedule) == (None, "*/10 * * * *")
+    assert (agents.dependency_manager.interval, agents.dependency_manager.schedule) == (3600, None)
+    assert agents.dependency_manager.run_as == "zenctl-deps:zenctl"
+    path.write_text('agents:\n  system_health:\n    interval: 60\n    schedule: "* * * * *"\n')
+    _, messages = check_config(str(path), {})
+    assert messages == [f"{path}:2: agents.system_health: set interval or schedule, not both"]
+    path.write_text('agents:\n  log_analyzer:\n    schedule: "0 25 * * *"\n')
+    _, messages = check_config(str(path), {})
+    assert messages == [f"{path}:3: agents.log_analyzer.schedule: is not a valid cron expression (got '0 25 * * *')"]
+    path.write_text('agents:\n  log_analyzer:\n    run_as: "root; rm -rf /"\n')
+    _, messages = check_config(str(path), {})
+    assert messages[0].startswith(f"{path}:3: agents.log_analyzer.run_as: must be an account name")

@@ -2,6 +2,8 @@
 
 from zenctl.core.agent import BaseAgent
 
+AVAILABLE = ("system_health",)  # the others are configured already; their agents arrive in later releases
+
 
 def get_agent(name: str) -> BaseAgent:
     """A fresh agent instance for one run."""

@@ -81,13 +81,12 @@ def approve(approval_id: str = IdArg, comment: str | None = CommentOpt,
             print(f"approved {row['id']}: {row['kind']} {row['target']}: {row['preview']} "
                   f"(runs on the next {row['agent']} run, or: zenctl approve --run)")
         return
-    from zenctl.agents import get_agent
-    from zenctl.core import approvals
+    from zenctl.core import approvals, dispatch
     from zenctl.core.config import load_config
-    from zenctl.core.runtime import as_json, run_agent
+    from zenctl.core.runtime import as_json
 
     state = _state(db)
-    result = run_agent(get_agent(row["agent"]), load_config(config), state)
+    result = dispatch.run_one(row["agent"], load_config(config), state.path)
     row = approvals.get(state, row["id"])
     if json:
         print_json({"approval": row, "run": as_json(result)})

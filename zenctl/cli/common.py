@@ -30,3 +30,23 @@ def open_db(db: str | None, create: bool = True):
     from zenctl.core.state import open_state, resolve_db_path
 
     return open_state(resolve_db_path(db), create=create)
+
+
+def worth_printing(result, quiet: bool) -> bool:
+    """With --quiet, a run prints only when it is not OK or changed something (so cron mails only those)."""
+    changed = any(a.status in ("applied", "failed") for a in result.actions)
+    return not (quiet and result.status == "ok" and not changed and not result.error)
+
+
+def show_run(result, json: bool, quiet: bool) -> None:
+    """Print a run as --json or tables, or nothing when --quiet and there is nothing to say."""
+    if not worth_printing(result, quiet):
+        return
+    if json:
+        from zenctl.core.runtime import as_json
+
+        print_json(as_json(result))
+    else:
+        from zenctl.core.render import render_run
+
+        render_run(result)

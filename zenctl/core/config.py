@@ -92,15 +92,45 @@ class PathSpec(Model):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+_ACCOUNT = r"^[a-z_][a-z0-9_.-]*[$]?$"
+
+
+def _run_as(value: str | None) -> str | None:
+    """`USER` or `USER:GROUP`, each a name that could be an account (checked against the system at run time)."""
+    if value is None:
+        return None
+    parts = value.split(":")
+    if len(parts) > 2 or not all(re.match(_ACCOUNT, part) for part in parts):
+        raise ValueError('must be an account name, or USER:GROUP, such as "zenctl-health"')
+    return value
+
+
 class AgentConfig(Model):
     """Settings every agent has."""
 
     enabled: bool = Field(True, description="Run this agent (env AGENT_<NAME>_ENABLED overrides).")
     interval: int | None = Field(None, ge=1, description="Seconds between runs when scheduled by interval.")
     schedule: CronExpression | None = Field(None, description='Cron expression for scheduled runs, e.g. "0 3 * * *".')
+    grace: Duration = Field(
+        900, description="How late a scheduled run may be before the agent is reported stale (with `schedule`; "
+                         "with `interval` it is stale after twice the interval).")
+    run_as: Annotated[str | None, AfterValidator(_run_as)] = Field(
+        None, description="Service account (USER or USER:GROUP) the agent runs as when zenctl starts as root; "
+                          "supplementary groups are cleared.", examples=["zenctl-health"])
     auto_mitigate: bool = Field(
         True, description="Apply actions whose policy mode is auto; false turns them into notifications."
     )
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> "AgentConfig":
+        """`interval` or `schedule`: setting one replaces the other's default; setting both is an error."""
+        if {"interval", "schedule"} <= self.model_fields_set and self.interval and self.schedule:
+            raise ValueError("set interval or schedule, not both")
+        if "schedule" in self.model_fields_set and self.schedule and self.interval:
+            object.__setattr__(self, "interval", None)
+        elif "interval" in self.model_fields_set and self.interval and self.schedule:
+            object.__setattr__(self, "schedule", None)
+        return self
 
 
 class ServiceConfig(Model):

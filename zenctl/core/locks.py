@@ -4,18 +4,23 @@ import fcntl
 import os
 from pathlib import Path
 
+from zenctl.core import sharing
+
 
 class RunLock:
     """An exclusive, non-blocking flock on `<state file>.locks/<agent>.lock`; the holder's pid is written in."""
 
     def __init__(self, state_path: Path, agent: str):
+        self._state_path = state_path
         self.path = Path(f"{state_path}.locks") / f"{agent}.lock"
         self._fd: int | None = None
 
     def acquire(self) -> bool:
         """True when taken; False when another process holds it."""
-        self.path.parent.mkdir(mode=0o700, exist_ok=True)
+        sharing.make_dir(self.path.parent, self._state_path)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if os.fstat(fd).st_uid == os.geteuid():
+            sharing.fix_file(fd, self._state_path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

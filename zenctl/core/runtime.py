@@ -15,6 +15,7 @@ import secrets
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -85,13 +86,17 @@ def _raise_terminated(signum, frame) -> None:
 
 
 def run_agent(agent: BaseAgent, loaded: LoadedConfig, state: State, dry_run: bool = False,
-              raise_errors: bool = False) -> RunResult:
-    """Run `agent` once under its run lock and record everything."""
+              raise_errors: bool = False, only_if_due: Callable[[State], bool] | None = None) -> RunResult | None:
+    """Run `agent` once under its run lock and record everything. With `only_if_due`, a run that finds the lock
+    taken, or finds under the lock that the agent is no longer due, returns None and records nothing: that is
+    how concurrent `zenctl run --due` run each due agent exactly once."""
     now = time.time()
     process = psutil.Process()
     result = RunResult(new_id(), agent.name, "ok", dry_run, iso(now))
     lock = RunLock(state.path, agent.name)
     if not lock.acquire():
+        if only_if_due:
+            return None
         result.status, result.ended = "unknown", result.started
         result.error = f"{agent.name} is already running (pid {lock.holder()}); this run was skipped"
         with state.write() as conn:
@@ -101,6 +106,8 @@ def run_agent(agent: BaseAgent, loaded: LoadedConfig, state: State, dry_run: boo
     main_thread = threading.current_thread() is threading.main_thread()
     previous_handler = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
+        if only_if_due and not only_if_due(state):
+            return None
         stop = control.stopped(state, agent.name)
         if stop:
             result.status, result.ended, result.error = "unknown", result.started, stop.describe()
@@ -416,3 +423,10 @@ def as_json(result: RunResult) -> dict[str, Any]:
         "actions": [asdict(a) for a in result.actions],
         "notes": result.notes,
     }
+
+
+def from_json(data: dict[str, Any]) -> RunResult:
+    """A run back from its `--json` object (what a `run --due` child reports to its parent)."""
+    fields = {k: data[k] for k in ("run_id", "agent", "status", "dry_run", "started", "ended", "error", "notes")}
+    return RunResult(**fields, findings=[Finding(**f) for f in data["findings"]],
+                     actions=[ActionResult(**a) for a in data["actions"]])

@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from zenctl.core import sharing
 from zenctl.core.state import State
 
 _CHUNK = 1 << 20
@@ -50,18 +51,20 @@ def _ftype(mode: int) -> str:
 def _put_blob(state: State, path: str) -> str:
     """Copy a file's bytes into the store (once per content); its SHA-256."""
     root = store_dir(state)
-    root.mkdir(mode=0o700, exist_ok=True)
+    sharing.make_dir(root, state.path)
     fd, tmp = tempfile.mkstemp(dir=root, prefix=".incoming-")
     digest = hashlib.sha256()
     try:
         with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as source, os.fdopen(fd, "wb") as out:
+            if os.fstat(source.fileno()).st_mode & 0o044:  # a copy is never more readable than its original
+                sharing.fix_file(fd, state.path)
             while chunk := source.read(_CHUNK):
                 digest.update(chunk)
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
         final = root / digest.hexdigest()[:2] / digest.hexdigest()[2:]
-        final.parent.mkdir(mode=0o700, exist_ok=True)
+        sharing.make_dir(final.parent, state.path)
         if final.exists():
             os.unlink(tmp)
         else:

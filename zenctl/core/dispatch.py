@@ -1,0 +1,152 @@
+"""Running agents the way cron starts them: one agent as its service account, or every agent that is due.
+
+`run_due` decides from the state which agents are due, then runs each in a forked child: a child can drop to
+the agent's `run_as` account without taking the others with it, its resource use is its own, and one agent
+crashing does not stop the next. Each child takes the agent's run lock and checks again under it that the
+agent is still due, so any number of concurrent `zenctl run --due` run each due agent once.
+"""
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zenctl.core import due
+from zenctl.core.config import AGENT_NAMES, LoadedConfig
+from zenctl.core.runtime import RunResult
+from zenctl.errors import UsageError, ZenctlError
+
+
+@dataclass
+class Outcome:
+    """What `run --due` did with one agent: `ran`, `not_due`, `running`, `disabled`, `unavailable` or `error`."""
+
+    agent: str
+    outcome: str
+    reason: str = ""
+    next_due: float | None = None
+    run: dict[str, Any] | None = field(default=None)
+
+
+def check_available(name: str) -> None:
+    from zenctl.agents import AVAILABLE
+
+    if name not in AGENT_NAMES:
+        raise UsageError(f"unknown agent {name!r} (agents: {', '.join(AGENT_NAMES)})")
+    if name not in AVAILABLE:
+        raise UsageError(f"agent {name!r} is not available in this release (available: {', '.join(AVAILABLE)})")
+
+
+def due_check(name: str, loaded: LoadedConfig):
+    """The test a run makes under its lock: is `name` (still) due now?"""
+    timing = due.timing_of(getattr(loaded.config.agents, name))
+    return lambda state: due.is_due(timing, due.last_run(state, name), time.time())
+
+
+def run_one(name: str, loaded: LoadedConfig, db_path: Path, dry_run: bool = False,
+            only_if_due: bool = False) -> RunResult | None:
+    """Run one agent in this process, first switching to its `run_as` account when started as root.
+    With `only_if_due`, None when it is not due or already running."""
+    from zenctl.agents import get_agent
+    from zenctl.core import accounts
+    from zenctl.core.runtime import run_agent
+    from zenctl.core.state import open_state
+
+    check_available(name)
+    agent_config = getattr(loaded.config.agents, name)
+    if only_if_due and not agent_config.enabled:
+        return None
+    account = accounts.account_for(name, agent_config.run_as)
+    if account:
+        accounts.switch_to(account, db_path)
+    state = open_state(db_path)
+    try:
+        return run_agent(get_agent(name), loaded, state, dry_run,
+                         only_if_due=due_check(name, loaded) if only_if_due else None)
+    finally:
+        state.close()
+
+
+def plan_due(loaded: LoadedConfig, db_path: Path, now: float) -> list[Outcome]:
+    """Every agent with what `run --due` will do with it; `due` for those to run."""
+    from zenctl.agents import AVAILABLE
+    from zenctl.core.state import open_state
+
+    state = open_state(db_path)
+    try:
+        outcomes = []
+        for name in AGENT_NAMES:
+            agent_config = getattr(loaded.config.agents, name)
+            timing = due.timing_of(agent_config)
+            if not agent_config.enabled:
+                outcomes.append(Outcome(name, "disabled", f"agents.{name}.enabled is false"))
+            elif name not in AVAILABLE:
+                outcomes.append(Outcome(name, "unavailable", "not available in this release"))
+            else:
+                last = due.last_run(state, name)
+                upcoming = due.next_due(timing, last, now)
+                if due.is_due(timing, last, now):
+                    outcomes.append(Outcome(name, "due", f"{timing.describe()}", upcoming))
+                else:
+                    outcomes.append(Outcome(name, "not_due", f"{timing.describe()}", upcoming))
+        return outcomes
+    finally:
+        state.close()
+
+
+def run_due(loaded: LoadedConfig, db_path: Path, dry_run: bool = False) -> list[Outcome]:
+    """Run every enabled agent that is due, each in its own child process; report every agent."""
+    from zenctl.core.runtime import as_json
+
+    outcomes = plan_due(loaded, db_path, time.time())
+    for outcome in outcomes:
+        if outcome.outcome != "due":
+            continue
+        reply = _in_child(lambda name=outcome.agent: _child_run(name, loaded, db_path, dry_run, as_json))
+        if "error" in reply:
+            outcome.outcome, outcome.reason = "error", reply["error"]
+        elif reply["run"] is None:
+            outcome.outcome, outcome.reason = "running", "another run started it first, or it is running now"
+        else:
+            outcome.outcome, outcome.run = "ran", reply["run"]
+    return outcomes
+
+
+def _child_run(name, loaded, db_path, dry_run, as_json) -> dict[str, Any]:
+    result = run_one(name, loaded, db_path, dry_run, only_if_due=True)
+    return {"run": as_json(result) if result else None}
+
+
+def _in_child(work) -> dict[str, Any]:
+    """Run `work()` in a forked child and return the JSON-able dict it returned (or {"error": ...})."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(read_end)
+        try:
+            reply = work()
+        except ZenctlError as exc:
+            reply = {"error": str(exc)}
+        except BaseException as exc:  # noqa: BLE001 - reported, never a traceback
+            reply = {"error": f"internal error: {type(exc).__name__}: {exc}"}
+        with os.fdopen(write_end, "w") as out:
+            out.write(json.dumps(reply, default=str))
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as replies:
+        text = replies.read()
+    _, status = os.waitpid(pid, 0)
+    if not text:
+        return {"error": f"the run's process ended without a result ({_describe(status)})"}
+    return json.loads(text)
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit {os.WEXITSTATUS(status)}"

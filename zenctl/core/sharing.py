@@ -1,0 +1,98 @@
+"""The state shared by service accounts: one group, files 0660 and directories 2770.
+
+Alone, zenctl keeps its state private (0600 files, 0700 directories). When agents run as separate accounts
+(`run_as`), root shares the state directory, the state file, the run locks and the snapshot store with the
+agents' group before it drops privileges. The directories are setgid, so everything created later inherits the
+group; whatever zenctl creates beside a shared state file is made group-writable explicitly, whatever the umask
+(cron's is 022). SQLite gives its -wal and -shm files the database file's mode and, for root, its owner.
+"""
+
+import os
+import stat
+from pathlib import Path
+
+from zenctl.errors import StateError
+
+PRIVATE = (0o700, 0o600)
+SHARED = (0o2770, 0o660)
+
+
+def modes(state_path: Path) -> tuple[int, int]:
+    """(directory mode, file mode) for what zenctl creates beside the state file."""
+    try:
+        st = os.stat(state_path)
+    except OSError:
+        return PRIVATE
+    return SHARED if st.st_mode & 0o060 == 0o060 else PRIVATE
+
+
+def make_dir(path: Path, state_path: Path) -> None:
+    """Create a directory beside the state with the mode its sharing calls for (umask notwithstanding)."""
+    dir_mode, _ = modes(state_path)
+    try:
+        path.mkdir(mode=dir_mode & 0o777)
+    except FileExistsError:
+        return
+    os.chmod(path, dir_mode)
+
+
+def fix_file(fd: int, state_path: Path) -> None:
+    """Give a file zenctl just created beside the state the mode its sharing calls for."""
+    os.fchmod(fd, modes(state_path)[1])
+
+
+def _group_name(gid: int) -> str:
+    import grp
+
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def share(state_path: Path, gid: int) -> None:
+    """As root: make the state directory, file, locks and snapshots group `gid`, 2770/0660. Refuses a directory
+    that is not zenctl's own (world-writable, like /tmp) and a state already shared with another group."""
+    directory = state_path.parent
+    directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+    st = os.stat(directory)
+    if st.st_mode & (stat.S_IWOTH | stat.S_ISVTX):
+        raise StateError(f"{directory}: is world-writable; to share the state with run_as accounts keep it in a "
+                         "directory of its own (e.g. --db /var/lib/zenctl/zenctl.db)")
+    if st.st_gid not in (0, gid) and st.st_mode & 0o070 == 0o070:
+        raise StateError(f"{directory}: is shared with group {_group_name(st.st_gid)!r} but this agent runs as "
+                         f"group {_group_name(gid)!r}: give every run_as the same group (USER:GROUP)")
+    if st.st_gid == gid and stat.S_IMODE(st.st_mode) == SHARED[0] and _file_shared(state_path, gid):
+        return  # the usual case on every run after the first: a few stats
+    _set(directory, gid, SHARED[0])
+    if not state_path.exists():
+        os.close(os.open(state_path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(f"{state_path}{suffix}")
+        if path.exists():
+            _set(path, gid, SHARED[1])
+    for tree in (Path(f"{state_path}.locks"), Path(f"{state_path}.snapshots")):
+        tree.mkdir(mode=0o700, exist_ok=True)
+        _set(tree, gid, SHARED[0])
+        for root, dirs, files in os.walk(tree):
+            for name in dirs:
+                _set(Path(root, name), gid, SHARED[0])
+            for name in files:
+                _set(Path(root, name), gid, SHARED[1])
+
+
+def _file_shared(path: Path, gid: int) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return st.st_gid == gid and st.st_mode & 0o060 == 0o060
+
+
+def _set(path: Path, gid: int, mode: int) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        os.fchown(fd, -1, gid)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
