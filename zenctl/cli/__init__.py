@@ -6,7 +6,7 @@ import sys
 import typer
 
 from zenctl import __version__
-from zenctl.cli import alerts, approvals, audit, config, control, health, silence, status
+from zenctl.cli import alerts, approvals, audit, config, control, health, run, schedule, silence, status
 from zenctl.cli.common import error
 from zenctl.errors import EXIT_UNKNOWN, ZenctlError
 
@@ -28,6 +28,8 @@ app.command("status")(status.status)
 app.command("stop")(control.stop)
 app.command("resume")(control.resume)
 app.command("rollback")(control.rollback)
+app.command("run")(run.run)
+app.add_typer(schedule.app, name="schedule")
 app.add_typer(config.app, name="config")
 
 
