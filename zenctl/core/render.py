@@ -111,16 +111,21 @@ def render_status(report: dict) -> None:
 
 def _render_agents(rows: list[dict]) -> None:
     table = Table(title="Agents", title_justify="left")
-    for column in ("Agent", "Enabled", "Last run", "Result", "Wall s", "CPU s", "Peak RSS", "Run", "Message"):
+    for column in ("Agent", "Enabled", "Schedule", "Last run", "Result", "Wall s", "CPU s", "Peak RSS", "Run",
+                   "Next due", "Message"):
         table.add_column(column, overflow="fold")
     for r in rows:
         run = r["last_run"]
+        enabled = ("yes" if r["enabled"] else "no") + (f" as {r['run_as']}" if r.get("run_as") else "")
+        due = "[bold red]STALE[/]" if r.get("stale") else (r.get("next_due") or "-")
+        message = escape(r["stale"]) if r.get("stale") else ""
         if run is None:
-            table.add_row(r["agent"], "yes" if r["enabled"] else "no", "never", "-", "-", "-", "-", "-", "")
+            table.add_row(r["agent"], enabled, r.get("schedule", ""), "never", "-", "-", "-", "-", "-", due, message)
             continue
         cpu = (run["cpu_user_seconds"] or 0) + (run["cpu_system_seconds"] or 0)
         rss = f"{run['peak_rss_bytes'] / 1048576:.1f} MiB" if run["peak_rss_bytes"] else "-"
         wall = f"{run['wall_seconds']:.2f}" if run["wall_seconds"] is not None else "-"
-        table.add_row(r["agent"], "yes" if r["enabled"] else "no", f"{run['started']} ({r['ago']} ago)",
-                      styled(run["status"]), wall, f"{cpu:.2f}", rss, run["id"], run["message"] or "")
+        table.add_row(r["agent"], enabled, r.get("schedule", ""), f"{run['started']} ({r['ago']} ago)",
+                      styled(run["status"]), wall, f"{cpu:.2f}", rss, run["id"], due,
+                      message or escape(run["message"] or ""))
     console().print(table)

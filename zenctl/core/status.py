@@ -5,7 +5,7 @@ import time
 
 from zenctl.core.config import AGENT_NAMES, Config
 from zenctl.core.state import State
-from zenctl.core.timeutil import ago, epoch
+from zenctl.core.timeutil import ago, epoch, iso
 
 _COLUMNS = ("id", "agent", "pid", "started", "ended", "status", "dry_run", "wall_seconds", "cpu_user_seconds",
             "cpu_system_seconds", "peak_rss_bytes", "message")
@@ -26,7 +26,34 @@ def agent_status(state: State | None, config: Config) -> list[dict]:
         age = time.time() - epoch(run["started"]) if run else None
         rows.append({"agent": name, "enabled": getattr(config.agents, name).enabled, "last_run": run,
                      "ago": ago(age) if age is not None else None})
+    timings = schedule_status(state, config, time.time())
+    for row in rows:
+        row.update(timings[row["agent"]])
     return rows
+
+
+def schedule_status(state: State | None, config: Config, now: float) -> dict[str, dict]:
+    """Per agent: its timing, run_as, when it is next due, and why it is stale (None when it is not). An agent is
+    judged only when enabled, not stopped, and it has run or `zenctl schedule install` scheduled it."""
+    from zenctl.agents import AVAILABLE
+    from zenctl.core import control, due, schedule
+
+    installed = schedule.installed_at(state) if state is not None else {}
+    out = {}
+    for name in AGENT_NAMES:
+        agent = getattr(config.agents, name)
+        timing = due.timing_of(agent)
+        entry = {"schedule": timing.describe(), "run_as": agent.run_as, "next_due": None, "stale": None}
+        out[name] = entry
+        if state is None or not agent.enabled or control.stopped(state, name):
+            continue
+        last = due.last_run(state, name)
+        reference = last if last is not None else installed.get(name)
+        if name in AVAILABLE or reference is not None:
+            upcoming = due.next_due(timing, last, now)
+            entry["next_due"] = iso(upcoming) if upcoming is not None else None
+        entry["stale"] = due.stale_reason(timing, reference, now)
+    return out
 
 
 def host_status(state: State | None, config: Config) -> dict:

@@ -29,11 +29,35 @@ class SystemHealthAgent(BaseAgent):
         for finding, proposals in services.check_all(cfg.services):
             findings.append(finding)
             self._proposals += proposals
+        findings += schedule_findings(ctx)
         ctx.record_samples(samples_of(facts), KEEP_SAMPLES_SECONDS)
         return findings
 
     def plan(self, ctx: RunContext, findings: list[Finding]) -> list[Proposal]:
         return self._proposals
+
+
+def schedule_findings(ctx: RunContext) -> list[Finding]:
+    """Missed runs: one finding per other agent that has run or was scheduled, CRITICAL when it is stale."""
+    from zenctl.core.status import schedule_status
+
+    findings = []
+    for name, entry in schedule_status(ctx.state, ctx.loaded.config, ctx.now).items():
+        if name == ctx.agent or entry["next_due"] is None:
+            continue
+        if entry["stale"]:
+            findings.append(Finding(f"schedule:{name}", "critical", f"{name} is stale: {entry['stale']}",
+                                    evidence={"schedule": entry["schedule"]}))
+        elif entry["stale"] is None and _judged(ctx, name):
+            findings.append(Finding(f"schedule:{name}", "ok", f"{name} runs on time ({entry['schedule']}; next due "
+                                                              f"{entry['next_due']})"))
+    return findings
+
+
+def _judged(ctx: RunContext, name: str) -> bool:
+    from zenctl.core import due, schedule
+
+    return due.last_run(ctx.state, name) is not None or name in schedule.installed_at(ctx.state)
 
 
 def load_history(rows) -> list[decide.Sample]:
