@@ -10,6 +10,8 @@ complete -c zenctl -n '__fish_use_subcommand' -a health
 complete -c zenctl -n '__fish_use_subcommand' -a reject
 complete -c zenctl -n '__fish_use_subcommand' -a resume
 complete -c zenctl -n '__fish_use_subcommand' -a rollback
+complete -c zenctl -n '__fish_use_subcommand' -a run
+complete -c zenctl -n '__fish_use_subcommand' -a schedule
 complete -c zenctl -n '__fish_use_subcommand' -a silence
 complete -c zenctl -n '__fish_use_subcommand' -a status
 complete -c zenctl -n '__fish_use_subcommand' -a stop
@@ -122,6 +124,46 @@ complete -c zenctl -n '__fish_seen_subcommand_from rollback' -l since  # rollbac
 complete -c zenctl -n '__fish_seen_subcommand_from rollback' -s c  # rollback
 complete -c zenctl -n '__fish_seen_subcommand_from rollback' -s n  # rollback
 complete -c zenctl -n '__fish_seen_subcommand_from rollback' -s q  # rollback
+complete -c zenctl -n '__fish_seen_subcommand_from run' -l config  # run
+complete -c zenctl -n '__fish_seen_subcommand_from run' -l db  # run
+complete -c zenctl -n '__fish_seen_subcommand_from run' -l dry-run  # run
+complete -c zenctl -n '__fish_seen_subcommand_from run' -l due  # run
+complete -c zenctl -n '__fish_seen_subcommand_from run' -l help  # run
+complete -c zenctl -n '__fish_seen_subcommand_from run' -l json  # run
+complete -c zenctl -n '__fish_seen_subcommand_from run' -l quiet  # run
+complete -c zenctl -n '__fish_seen_subcommand_from run' -s c  # run
+complete -c zenctl -n '__fish_seen_subcommand_from run' -s n  # run
+complete -c zenctl -n '__fish_seen_subcommand_from run' -s q  # run
+complete -c zenctl -n '__fish_seen_subcommand_from schedule' -a install
+complete -c zenctl -n '__fish_seen_subcommand_from schedule' -a remove
+complete -c zenctl -n '__fish_seen_subcommand_from schedule' -a show
+complete -c zenctl -n '__fish_seen_subcommand_from schedule' -l help  # schedule
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from install' -l config  # schedule install
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from install' -l db  # schedule install
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from install' -l dry-run  # schedule install
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from install' -l help  # schedule install
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from install' -l json  # schedule install
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from install' -l quiet  # schedule install
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from install' -l system  # schedule install
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from install' -s c  # schedule install
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from install' -s n  # schedule install
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from install' -s q  # schedule install
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from remove' -l config  # schedule remove
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from remove' -l db  # schedule remove
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from remove' -l dry-run  # schedule remove
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from remove' -l help  # schedule remove
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from remove' -l json  # schedule remove
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from remove' -l quiet  # schedule remove
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from remove' -l system  # schedule remove
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from remove' -s c  # schedule remove
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from remove' -s n  # schedule remove
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from remove' -s q  # schedule remove
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from show' -l config  # schedule show
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from show' -l db  # schedule show
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from show' -l help  # schedule show
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from show' -l json  # schedule show
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from show' -l system  # schedule show
+complete -c zenctl -n '__fish_seen_subcommand_from schedule; and __fish_seen_subcommand_from show' -s c  # schedule show
 complete -c zenctl -n '__fish_seen_subcommand_from silence' -a add
 complete -c zenctl -n '__fish_seen_subcommand_from silence' -a list
 complete -c zenctl -n '__fish_seen_subcommand_from silence' -a remove

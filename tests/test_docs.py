@@ -47,7 +47,8 @@ def test_readme_covers_every_command():
     readme = (ROOT / "README.md").read_text()
     commands = ["zenctl health check", "zenctl audit", "zenctl audit verify", "zenctl status",
                 "zenctl config validate", "zenctl config show", "zenctl config schema", "zenctl config example",
-                "zenctl completion"]
+                "zenctl completion", "zenctl run", "zenctl run --due", "zenctl schedule show",
+                "zenctl schedule install", "zenctl schedule remove"]
     assert [c for c in commands if c not in readme] == []
     for option in ("--dry-run", "--json", "--quiet", "--config", "--db", "--last", "--since", "--until",
                    "--agent", "--event"):

@@ -2,7 +2,6 @@
 stop/resume, safe mode and rollback."""
 
 import json
-import os
 import sqlite3
 import stat
 import subprocess
