@@ -121,3 +121,7 @@ def test_an_unknown_account_and_a_shared_tmp_are_clear_errors(zenctl):
     done = zenctl("health", "check", "--db", "/tmp/zenctl-test-shared.db")
     assert done.returncode == 3 and "/tmp: is world-writable" in done.stderr
     assert not os.path.exists("/tmp/zenctl-test-shared.db")
+    (zenctl.tmp / "notes.txt").write_text("not zenctl's")
+    done = zenctl("health", "check", "--db", str(zenctl.tmp / "zenctl.db"))
+    assert done.returncode == 3 and "holds other files too (" in done.stderr
+    assert stat.S_IMODE(os.stat(zenctl.tmp).st_mode) == 0o700  # left as it was

@@ -4,7 +4,9 @@ Alone, zenctl keeps its state private (0600 files, 0700 directories). When agent
 (`run_as`), root shares the state directory, the state file, the run locks and the snapshot store with the
 agents' group before it drops privileges. The directories are setgid, so everything created later inherits the
 group; whatever zenctl creates beside a shared state file is made group-writable explicitly, whatever the umask
-(cron's is 022). SQLite gives its -wal and -shm files the database file's mode and, for root, its owner.
+(cron's is 022), except snapshot copies of files that were private: they stay readable by their creator only.
+SQLite gives its -wal and -shm files the database file's mode and, for root, its owner. Only a directory that
+holds nothing but the state is shared, so a home directory or /tmp is never opened up to the group.
 """
 
 import os
@@ -64,6 +66,11 @@ def share(state_path: Path, gid: int) -> None:
                          f"group {_group_name(gid)!r}: give every run_as the same group (USER:GROUP)")
     if st.st_gid == gid and stat.S_IMODE(st.st_mode) == SHARED[0] and _file_shared(state_path, gid):
         return  # the usual case on every run after the first: a few stats
+    mine = {state_path.name + suffix for suffix in ("", "-wal", "-shm", "-journal", ".locks", ".snapshots")}
+    others = sorted(set(os.listdir(directory)) - mine)
+    if others:
+        raise StateError(f"{directory}: holds other files too ({', '.join(others[:3])}); to share the state with "
+                         "run_as accounts keep it in a directory of its own (e.g. --db /var/lib/zenctl/zenctl.db)")
     _set(directory, gid, SHARED[0])
     if not state_path.exists():
         os.close(os.open(state_path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
@@ -71,14 +78,14 @@ def share(state_path: Path, gid: int) -> None:
         path = Path(f"{state_path}{suffix}")
         if path.exists():
             _set(path, gid, SHARED[1])
-    for tree in (Path(f"{state_path}.locks"), Path(f"{state_path}.snapshots")):
+    for tree, file_mode in ((Path(f"{state_path}.locks"), SHARED[1]), (Path(f"{state_path}.snapshots"), None)):
         tree.mkdir(mode=0o700, exist_ok=True)
         _set(tree, gid, SHARED[0])
         for root, dirs, files in os.walk(tree):
             for name in dirs:
                 _set(Path(root, name), gid, SHARED[0])
-            for name in files:
-                _set(Path(root, name), gid, SHARED[1])
+            for name in files:  # snapshot copies keep their mode: a copy of a private file stays private
+                _set(Path(root, name), gid, file_mode)
 
 
 def _file_shared(path: Path, gid: int) -> bool:
@@ -89,10 +96,11 @@ def _file_shared(path: Path, gid: int) -> bool:
     return st.st_gid == gid and st.st_mode & 0o060 == 0o060
 
 
-def _set(path: Path, gid: int, mode: int) -> None:
+def _set(path: Path, gid: int, mode: int | None) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         os.fchown(fd, -1, gid)
-        os.fchmod(fd, mode)
+        if mode is not None:
+            os.fchmod(fd, mode)
     finally:
         os.close(fd)
