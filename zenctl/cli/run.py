@@ -55,10 +55,10 @@ def _show_due(outcomes, json: bool, quiet: bool) -> int:
              "next_due": iso(o.next_due) if o.next_due and o.outcome == "not_due" else None, "run": o.run}
             for o in outcomes]})
         return EXIT_CODES[status]
-    from zenctl.core.render import render_run
-
     for result in runs:
         if worth_printing(result, quiet):
+            from zenctl.core.render import render_run  # rich costs ~50 ms: only when there is something to show
+
             render_run(result)
     for o in outcomes:
         if o.outcome == "error":
