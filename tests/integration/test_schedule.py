@@ -84,6 +84,7 @@ def test_stale_agents_in_status_and_as_a_health_finding(zenctl):
     _, report = zenctl.json("status")
     health = report["agents"][0]
     assert health["schedule"] == "every 300 s" and health["stale"] is None and health["next_due"]
+    assert health["judged"] and not report["agents"][1]["judged"]  # dependency_manager never ran
     shift_runs(zenctl, "system_health", 700)
     _, report = zenctl.json("status")
     assert "no run since" in report["agents"][0]["stale"]

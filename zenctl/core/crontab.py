@@ -120,15 +120,6 @@ def merge(existing: str, new_block: str) -> str:
     return "".join(rows[:start]) + new_block + "".join(rows[end + 1:])
 
 
-def installed(existing: str) -> str:
-    """The block as it is in `existing` (empty when absent)."""
-    span = _find(existing)
-    if span is None:
-        return ""
-    rows = existing.splitlines(keepends=True)
-    return "".join(rows[span[0]:span[1] + 1])
-
-
 def read_file(path: str) -> str | None:
     """A crontab file's text, or None when it does not exist."""
     try:

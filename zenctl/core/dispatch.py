@@ -10,7 +10,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ class Outcome:
     outcome: str
     reason: str = ""
     next_due: float | None = None
-    run: dict[str, Any] | None = field(default=None)
+    run: dict[str, Any] | None = None
 
 
 def check_available(name: str) -> None:
@@ -87,11 +87,10 @@ def plan_due(loaded: LoadedConfig, db_path: Path, now: float) -> list[Outcome]:
                 outcomes.append(Outcome(name, "unavailable", "not available in this release"))
             else:
                 last = due.last_run(state, name)
-                upcoming = due.next_due(timing, last, now)
                 if due.is_due(timing, last, now):
-                    outcomes.append(Outcome(name, "due", f"{timing.describe()}", upcoming))
+                    outcomes.append(Outcome(name, "due", timing.describe()))
                 else:
-                    outcomes.append(Outcome(name, "not_due", f"{timing.describe()}", upcoming))
+                    outcomes.append(Outcome(name, "not_due", timing.describe(), due.next_due(timing, last, now)))
         return outcomes
     finally:
         state.close()

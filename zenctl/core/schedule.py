@@ -29,6 +29,7 @@ class Plan:
     after: str | None
     lines: list[crontab.Line]
     notes: list[str]
+    removing: bool
 
     @property
     def changed(self) -> bool:
@@ -52,23 +53,22 @@ def plan(loaded: LoadedConfig, db_path: Path, system: bool, remove: bool) -> Pla
             raise UsageError(f"--system writes {crontab.SYSTEM_FILE}: run it as root")
         path = str(crontab.SYSTEM_FILE)
         before = crontab.read_file(path)
-        return Plan(path, before, new_block or None, entries, notes)
+        return Plan(path, before, new_block or None, entries, notes, remove)
     if not remove:
         for line in entries:  # a non-root user cannot start another account's agent: say so now, not at 3 a.m.
             accounts.account_for(line.agent, getattr(loaded.config.agents, line.agent).run_as)
     before = crontab.read_user_crontab()
-    return Plan(f"crontab of {accounts.current_user()}", before, crontab.merge(before, new_block), entries, notes)
+    return Plan(f"crontab of {accounts.current_user()}", before, crontab.merge(before, new_block), entries, notes,
+                remove)
 
 
 
-def apply(loaded: LoadedConfig, state: State, the_plan: Plan, system: bool, dry_run: bool) -> RunResult | None:
-    """Carry out a plan as a recorded `schedule` run; None when there is nothing to change."""
-    if not the_plan.changed:
-        return None
-    if system and not dry_run and the_plan.after is not None:
+def apply(loaded: LoadedConfig, state: State, the_plan: Plan, system: bool, dry_run: bool) -> RunResult:
+    """Carry out a plan that changes something, as a recorded `schedule` run."""
+    if system and not dry_run and not the_plan.removing:
         _share_for_accounts(loaded, state.path, the_plan.lines)
     run = ManualRun("schedule", loaded, state, dry_run)
-    verb = "install" if the_plan.lines and crontab.BEGIN in (the_plan.after or "") else "remove"
+    verb = "remove" if the_plan.removing else "install"
     if system:
         proposal = Proposal("cron.file", the_plan.target,
                             {"path": the_plan.target, "before": the_plan.before, "after": the_plan.after},
@@ -79,7 +79,7 @@ def apply(loaded: LoadedConfig, state: State, the_plan: Plan, system: bool, dry_
                              "after": the_plan.after}, f"zenctl schedule {verb}")
     action = run.apply(proposal)
     if action.status == "applied":
-        _remember(state, [line.agent for line in the_plan.lines] if verb == "install" else [])
+        _remember(state, [] if the_plan.removing else [line.agent for line in the_plan.lines])
     return run.finish()
 
 

@@ -43,7 +43,8 @@ def schedule_status(state: State | None, config: Config, now: float) -> dict[str
     for name in AGENT_NAMES:
         agent = getattr(config.agents, name)
         timing = due.timing_of(agent)
-        entry = {"schedule": timing.describe(), "run_as": agent.run_as, "next_due": None, "stale": None}
+        entry = {"schedule": timing.describe(), "run_as": agent.run_as, "next_due": None, "judged": False,
+                 "stale": None}
         out[name] = entry
         if state is None or not agent.enabled or control.stopped(state, name):
             continue
@@ -52,6 +53,7 @@ def schedule_status(state: State | None, config: Config, now: float) -> dict[str
         if name in AVAILABLE or reference is not None:
             upcoming = due.next_due(timing, last, now)
             entry["next_due"] = iso(upcoming) if upcoming is not None else None
+        entry["judged"] = reference is not None
         entry["stale"] = due.stale_reason(timing, reference, now)
     return out
 

@@ -43,21 +43,15 @@ def schedule_findings(ctx: RunContext) -> list[Finding]:
 
     findings = []
     for name, entry in schedule_status(ctx.state, ctx.loaded.config, ctx.now).items():
-        if name == ctx.agent or entry["next_due"] is None:
+        if name == ctx.agent or not entry["judged"]:
             continue
         if entry["stale"]:
             findings.append(Finding(f"schedule:{name}", "critical", f"{name} is stale: {entry['stale']}",
                                     evidence={"schedule": entry["schedule"]}))
-        elif entry["stale"] is None and _judged(ctx, name):
+        else:
             findings.append(Finding(f"schedule:{name}", "ok", f"{name} runs on time ({entry['schedule']}; next due "
                                                               f"{entry['next_due']})"))
     return findings
-
-
-def _judged(ctx: RunContext, name: str) -> bool:
-    from zenctl.core import due, schedule
-
-    return due.last_run(ctx.state, name) is not None or name in schedule.installed_at(ctx.state)
 
 
 def load_history(rows) -> list[decide.Sample]:
