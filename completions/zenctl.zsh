@@ -25,7 +25,7 @@ _zenctl() {
         "config show") words="--config --help --json -c" ;;
         "config validate") words="--config --help --json --quiet -c -q" ;;
         "health") words="check --help" ;;
-        "health check") words="--config --db --dry-run --help --json --quiet -c -n -q" ;;
+        "health check") words="--config --db --dry-run --format --help --json --prom-textfile --quiet -c -n -q" ;;
         "reject") words="--comment --config --db --help --json --quiet -c -m -q" ;;
         "resume") words="--agent --config --db --help --json --notify-only-runs --quiet -c -q" ;;
         "rollback") words="--config --db --dry-run --force --help --json --quiet --since -c -n -q" ;;

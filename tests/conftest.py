@@ -69,3 +69,37 @@ def shift_runs(zenctl, agent: str, seconds: float) -> None:
     with sqlite3.connect(zenctl.db) as conn:
         for run_id, started in conn.execute("SELECT id, started FROM runs WHERE agent = ?", (agent,)).fetchall():
             conn.execute("UPDATE runs SET started = ? WHERE id = ?", (iso(epoch(started) - seconds), run_id))
+
+
+def _service_or_skip(what: str, error: Exception) -> None:
+    """A server the tests need is not there: skip with the reason, except under CI, where it is a failure."""
+    message = f"{what} is not reachable ({error}); start it as the README says"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI=true: not skipping)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def pg_dsn() -> str:
+    """The PostgreSQL server of ZENCTL_TEST_PG_DSN (default: local trust auth, database test)."""
+    dsn = os.environ.get("ZENCTL_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+    import psycopg
+
+    try:
+        psycopg.connect(dsn, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        _service_or_skip(f"PostgreSQL at {dsn}", exc)
+    return dsn
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis server of ZENCTL_TEST_REDIS_URL (default: local, port 6379)."""
+    url = os.environ.get("ZENCTL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        _service_or_skip(f"Redis at {url}", exc)
+    return url

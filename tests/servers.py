@@ -39,7 +39,19 @@ class SmtpSink:
         self.controller.stop()
 
 
-class _JsonServer:
+class _Served:
+    """A `self.server` (socketserver) served from a thread for the length of a `with` block."""
+
+    def __enter__(self):
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _JsonServer(_Served):
     """A threaded HTTP server on 127.0.0.1 recording every JSON body POSTed to it."""
 
     def __init__(self, port: int | None = None):
@@ -75,13 +87,6 @@ class _JsonServer:
         self.requests.append(body)
         return 200, {"ok": True}
 
-    def __enter__(self):
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     @property
     def url(self) -> str:
@@ -133,3 +138,88 @@ class PagerDutyEvents(_JsonServer):
         elif action == "resolve":
             self.incidents[key] = "resolved"
         return 202, {"status": "success", "message": "Event processed", "dedup_key": key}
+
+
+def self_signed(directory, days: float, name: str = "localhost", stem: str = "server") -> tuple[str, str]:
+    """A fresh self-signed certificate for `name` and 127.0.0.1, valid for `days` from now: (cert, key) PEM
+    paths."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = f"{directory}/{stem}.crt", f"{directory}/{stem}.key"
+    with open(cert_path, "wb") as out:
+        out.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as out:
+        out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+class HttpsServer(_Served):
+    """A real HTTPS server on 127.0.0.1 answering every GET with 200 and `body`, under a given certificate."""
+
+    def __init__(self, cert: str, key: str, body: bytes = b'{"status": "ok"}'):
+        import ssl
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+
+
+
+class Tarpit:
+    """A TCP listener that accepts connections and never answers: every HTTP or TLS check against it hangs."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(512)
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self.open = True
+
+    def _accept(self):
+        while self.open:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def __enter__(self):
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.open = False
+        self.sock.close()
+        for conn in self.held:
+            conn.close()

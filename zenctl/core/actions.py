@@ -18,6 +18,9 @@ class Proposal:
     params: dict[str, Any]
     reason: str
     check: str = ""  # the finding this action would repair
+    # what apply and verify need that is not part of the stored, hashed plan: live objects (a service's config),
+    # values that change every run, secrets (a DSN with its password); never written anywhere
+    context: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass

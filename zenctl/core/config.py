@@ -8,55 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
-                      model_validator)
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from zenctl.core.timeutil import duration_seconds
+from zenctl.core.confbase import CronExpression, Duration, Mode, Model, Percent  # noqa: F401  (re-exported)
+from zenctl.core.services_config import SERVICE_TYPES, ServiceConfig
 from zenctl.core.yamlsource import KeyPath, load_yaml
 from zenctl.errors import ConfigError
 
-Mode = Literal["auto", "approve", "notify", "disabled"]
-Percent = Annotated[float, Field(ge=0, le=100)]
 AGENT_NAMES = ("system_health", "dependency_manager", "log_analyzer", "data_validator")
 _KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.([a-z][a-z0-9_]*|\*)$")
-
-
-def _seconds(value: Any) -> Any:
-    """A duration as seconds: a number, or text such as `90s`, `30m`, `2h`, `1d`."""
-    if isinstance(value, str):
-        seconds = duration_seconds(value) if not value.strip().replace(".", "", 1).isdigit() else float(value)
-        if seconds is None:
-            raise ValueError('must be a duration such as "90s", "30m", "2h" or "1d", or a number of seconds')
-        return seconds
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
-
-
-_KNOWN_VALID_CRON = {"0 3 * * *"}  # the embedded default: skips importing croniter (40 ms) on every run
-
-
-def _cron(value: str | None) -> str | None:
-    """A five-field cron expression that croniter accepts."""
-    if value is None or value in _KNOWN_VALID_CRON:
-        return value
-    if len(value.split()) != 5:
-        raise ValueError("must be a cron expression of five fields (minute hour day month weekday)")
-    from croniter import croniter
-
-    if not croniter.is_valid(value):
-        raise ValueError("is not a valid cron expression")
-    return value
-
-
-CronExpression = Annotated[str, AfterValidator(_cron)]
-
-
-class Model(BaseModel):
-    """Every config section: unknown keys are errors, values are checked on assignment too."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class PathSpec(Model):
@@ -131,21 +91,6 @@ class AgentConfig(Model):
         elif "interval" in self.model_fields_set and self.interval and self.schedule:
             object.__setattr__(self, "schedule", None)
         return self
-
-
-class ServiceConfig(Model):
-    """A service the System Health agent checks and, when down, restarts through the escalation ladder."""
-
-    name: str = Field(description="Short name; the problem is called service:NAME.", examples=["web"],
-                      pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    type: Literal["command"] = Field(
-        "command", description="command: any Nagios-style check; exit 0/1/2/3 = OK/WARNING/CRITICAL/UNKNOWN.")
-    command: str = Field(description="Check command (run by /bin/sh); its first output line is the message.",
-                         examples=["/usr/lib/nagios/plugins/check_http -H 127.0.0.1"])
-    timeout: Duration = Field(5, gt=0, description="Seconds before the check is killed and reported CRITICAL.")
-    restart: str | None = Field(None, description="Command that restarts the service (run by /bin/sh).",
-                                examples=["systemctl restart web"])
-    restart_timeout: Duration = Field(60, gt=0, description="Seconds before the restart command is killed.")
 
 
 class SystemHealthConfig(AgentConfig):
@@ -441,7 +386,10 @@ def validation_messages(exc: ValidationError, path: Path | None, lines, env, env
     """One line per validation problem, each naming file:line (or the variable) and the key."""
     out = []
     for error in exc.errors():
-        loc = tuple(error["loc"])
+        loc = _without_tags(tuple(error["loc"]))
+        value = error.get("input")
+        if error["type"] == "service_type":  # point at the `type` key, with its value
+            loc, value = (*loc, "type"), value.get("type") if isinstance(value, dict) else value
         dotted = ".".join(str(p) for p in loc) or "(top level)"
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
@@ -451,7 +399,6 @@ def validation_messages(exc: ValidationError, path: Path | None, lines, env, env
         if loc and loc[-1] == "[key]":
             loc = loc[:-1]
             dotted = ".".join(str(p) for p in loc)
-        value = error.get("input")
         got = "" if isinstance(value, dict) or error["type"] in ("extra_forbidden", "missing") else f" (got {value!r})"
         var = next((env[loc[:d]] for d in range(len(loc), 0, -1) if loc[:d] in env), None)
         if var:
@@ -461,6 +408,13 @@ def validation_messages(exc: ValidationError, path: Path | None, lines, env, env
         where = f"{path}:{line}" if path and line else (str(path) if path else "embedded defaults")
         out.append(f"{where}: {dotted}: {message}{got}")
     return out
+
+
+def _without_tags(loc: tuple) -> tuple:
+    """Drop the union tag pydantic puts after a list index (services.0.http.url -> services.0.url): it is not a
+    key of the file."""
+    return tuple(part for i, part in enumerate(loc)
+                 if not (part in SERVICE_TYPES and i and isinstance(loc[i - 1], int)))
 
 
 def _apply_env(data: dict, environ: dict[str, str]) -> dict[KeyPath, str]:

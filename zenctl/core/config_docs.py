@@ -5,6 +5,7 @@ examples/zenctl.yaml, which a test keeps equal to it).
 """
 
 import json
+import types
 import typing
 from typing import Any
 
@@ -35,24 +36,46 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
-def _list_item_model(annotation: Any) -> type[BaseModel] | None:
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models a type stands for: itself, or each member of a (tagged, annotated) union."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _models_in(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [model for member in typing.get_args(annotation) for model in _models_in(member)]
+    model = _model_of(annotation)
+    return [model] if model else []
+
+
+def _list_item_models(annotation: Any) -> list[type[BaseModel]]:
     if typing.get_origin(annotation) is list:
         (item,) = typing.get_args(annotation)
-        return _model_of(item)
-    return None
+        return _models_in(item)
+    return []
 
 
 def _comment(text: str | None, indent: str) -> list[str]:
     return [f"{indent}# {text}"] if text else []
 
 
-def _example_block(model: type[BaseModel], indent: str) -> list[str]:
-    """A commented list item showing every key of `model` with its example value."""
+def _example_value(field) -> Any:
+    if field.examples:
+        return field.examples[0]
+    if field.is_required() and typing.get_origin(field.annotation) is typing.Literal:
+        return typing.get_args(field.annotation)[0]  # a union member's tag: type: http
+    return field.get_default(call_default_factory=True)
+
+
+def _example_block(model: type[BaseModel], indent: str, shown: set[str] = frozenset()) -> list[str]:
+    """A commented list item showing the keys of `model` with example values; keys in `shown` (common keys an
+    earlier union member showed) are left out."""
     lines = []
-    for number, (name, field) in enumerate(model.model_fields.items()):
-        value = (field.examples or [field.get_default(call_default_factory=True)])[0]
+    keys = [(name, field) for name, field in model.model_fields.items() if name in ("type", "name") or
+            name not in shown]
+    for number, (name, field) in enumerate(keys):
+        value = _example_value(field)
         lead = "- " if number == 0 else "  "
-        lines.append(f"{indent}#   {lead}{name}: {json.dumps(value)}  # {field.description}")
+        description = field.description or (model.__doc__ or "").strip().splitlines()[0]
+        lines.append(f"{indent}#   {lead}{name}: {json.dumps(value)}  # {description}")
     return lines
 
 
@@ -68,10 +91,13 @@ def _emit(model: type[BaseModel], values: dict[str, Any], indent: str) -> list[s
             lines += _emit(sub, values[name], indent + "  ")
             continue
         lines.append(f"{indent}{name}: {json.dumps(values[name])}")
-        item = _list_item_model(annotation)
-        if item is not None:
+        items = _list_item_models(annotation)
+        if items:
             lines.append(f"{indent}# for example:")
-            lines += _example_block(item, indent)
+            shown: set[str] = set()
+            for item in items:
+                lines += _example_block(item, indent, shown)
+                shown = shown or set(item.model_fields)
         elif field.examples:
             lines.append(f"{indent}# for example: {name}: {json.dumps(field.examples[0])}")
     return lines

@@ -17,6 +17,8 @@ DEFAULT_MODES: list[tuple[str, str, str]] = [
     ("cache.*", "auto", "cache management"),
     ("db.reset_connections", "auto", "database connection management"),
     ("service.restart", "auto", "restarts with backoff"),
+    ("service.memory_leak", "approve", "restart of a process whose memory leaks"),
+    ("tls.renew", "auto", "certificate renewal with the configured command (certbot renew)"),
     ("fs.*", "auto", "file-system repairs: missing paths, modes, owners"),
     ("schema.*", "approve", "database schema changes"),
     ("config.*", "approve", "configuration changes"),

@@ -26,11 +26,13 @@ class SystemHealthAgent(BaseAgent):
             finding, proposals = paths.judge(spec, paths.observe(spec))
             findings.append(finding)
             self._proposals += proposals
-        for finding, proposals in services.check_all(cfg.services):
-            findings.append(finding)
-            self._proposals += proposals
+        service_samples = []
+        for checked in services.check_all(cfg.services, service_history(ctx, cfg.services), ctx.now):
+            findings += [checked.finding, *checked.extra]
+            self._proposals += checked.proposals
+            service_samples += checked.samples
         findings += schedule_findings(ctx)
-        ctx.record_samples(samples_of(facts), KEEP_SAMPLES_SECONDS)
+        ctx.record_samples(samples_of(facts) + service_samples, KEEP_SAMPLES_SECONDS)
         return findings
 
     def plan(self, ctx: RunContext, findings: list[Finding]) -> list[Proposal]:
@@ -52,6 +54,19 @@ def schedule_findings(ctx: RunContext) -> list[Finding]:
             findings.append(Finding(f"schedule:{name}", "ok", f"{name} runs on time ({entry['schedule']}; next due "
                                                               f"{entry['next_due']})"))
     return findings
+
+
+def service_history(ctx: RunContext, configured: list) -> dict[str, list[tuple[float, float]]]:
+    """Stored resident-memory samples of the process checks that judge memory, by service name."""
+    watched = {s.name: s.leak_window for s in configured if s.type == "process" and (s.rss_limit_mb or
+                                                                                    s.leak_mb_per_hour)}
+    if not watched:
+        return {}
+    history: dict[str, list[tuple[float, float]]] = {}
+    for _run, ts, _name, target, value in ctx.samples(services.SAMPLE_NAMES, ctx.now - max(watched.values())):
+        if target in watched and value is not None:
+            history.setdefault(target, []).append((ts, value))
+    return history
 
 
 def load_history(rows) -> list[decide.Sample]:
