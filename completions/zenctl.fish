@@ -7,6 +7,7 @@ complete -c zenctl -n '__fish_use_subcommand' -a audit
 complete -c zenctl -n '__fish_use_subcommand' -a completion
 complete -c zenctl -n '__fish_use_subcommand' -a config
 complete -c zenctl -n '__fish_use_subcommand' -a health
+complete -c zenctl -n '__fish_use_subcommand' -a maintain
 complete -c zenctl -n '__fish_use_subcommand' -a reject
 complete -c zenctl -n '__fish_use_subcommand' -a resume
 complete -c zenctl -n '__fish_use_subcommand' -a rollback
@@ -97,6 +98,15 @@ complete -c zenctl -n '__fish_seen_subcommand_from health; and __fish_seen_subco
 complete -c zenctl -n '__fish_seen_subcommand_from health; and __fish_seen_subcommand_from check' -s c  # health check
 complete -c zenctl -n '__fish_seen_subcommand_from health; and __fish_seen_subcommand_from check' -s n  # health check
 complete -c zenctl -n '__fish_seen_subcommand_from health; and __fish_seen_subcommand_from check' -s q  # health check
+complete -c zenctl -n '__fish_seen_subcommand_from maintain' -l config  # maintain
+complete -c zenctl -n '__fish_seen_subcommand_from maintain' -l db  # maintain
+complete -c zenctl -n '__fish_seen_subcommand_from maintain' -l dry-run  # maintain
+complete -c zenctl -n '__fish_seen_subcommand_from maintain' -l help  # maintain
+complete -c zenctl -n '__fish_seen_subcommand_from maintain' -l json  # maintain
+complete -c zenctl -n '__fish_seen_subcommand_from maintain' -l quiet  # maintain
+complete -c zenctl -n '__fish_seen_subcommand_from maintain' -s c  # maintain
+complete -c zenctl -n '__fish_seen_subcommand_from maintain' -s n  # maintain
+complete -c zenctl -n '__fish_seen_subcommand_from maintain' -s q  # maintain
 complete -c zenctl -n '__fish_seen_subcommand_from reject' -l comment  # reject
 complete -c zenctl -n '__fish_seen_subcommand_from reject' -l config  # reject
 complete -c zenctl -n '__fish_seen_subcommand_from reject' -l db  # reject

@@ -5,11 +5,11 @@ _zenctl() {
     local cur path="" word
     cur="${COMP_WORDS[COMP_CWORD]}"
     for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
-        case "$word" in add|alerts|approvals|approve|audit|check|completion|config|example|health|install|list|reject|remove|resume|rollback|run|schedule|schema|show|silence|status|stop|validate|verify) path="${path:+$path }$word" ;; esac
+        case "$word" in add|alerts|approvals|approve|audit|check|completion|config|example|health|install|list|maintain|reject|remove|resume|rollback|run|schedule|schema|show|silence|status|stop|validate|verify) path="${path:+$path }$word" ;; esac
     done
     local words
     case "$path" in
-        "") words="alerts approvals approve audit completion config health reject resume rollback run schedule silence status stop --help --version" ;;
+        "") words="alerts approvals approve audit completion config health maintain reject resume rollback run schedule silence status stop --help --version" ;;
         "alerts") words="list --help" ;;
         "alerts list") words="--all --db --help --json --quiet -q" ;;
         "approvals") words="list show --help" ;;
@@ -26,6 +26,7 @@ _zenctl() {
         "config validate") words="--config --help --json --quiet -c -q" ;;
         "health") words="check --help" ;;
         "health check") words="--config --db --dry-run --format --help --json --prom-textfile --quiet -c -n -q" ;;
+        "maintain") words="--config --db --dry-run --help --json --quiet -c -n -q" ;;
         "reject") words="--comment --config --db --help --json --quiet -c -m -q" ;;
         "resume") words="--agent --config --db --help --json --notify-only-runs --quiet -c -q" ;;
         "rollback") words="--config --db --dry-run --force --help --json --quiet --since -c -n -q" ;;

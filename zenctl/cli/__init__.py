@@ -6,7 +6,7 @@ import sys
 import typer
 
 from zenctl import __version__
-from zenctl.cli import alerts, approvals, audit, config, control, health, run, schedule, silence, status
+from zenctl.cli import alerts, approvals, audit, config, control, health, maintain, run, schedule, silence, status
 from zenctl.cli.common import error
 from zenctl.errors import EXIT_UNKNOWN, ZenctlError
 
@@ -29,6 +29,7 @@ app.command("stop")(control.stop)
 app.command("resume")(control.resume)
 app.command("rollback")(control.rollback)
 app.command("run")(run.run)
+app.command("maintain")(maintain.maintain)
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(config.app, name="config")
 

@@ -47,11 +47,12 @@ class RunContext:
     state: State
     dry_run: bool
     now: float
+    section: str | None = None  # config section, when it is not the agent's name (`maintain` uses system_health's)
 
     @property
     def config(self) -> AgentConfig:
         """The agent's config section; defaults for an agent the config does not know (a plugin, a test)."""
-        return getattr(self.loaded.config.agents, self.agent, None) or AgentConfig()
+        return getattr(self.loaded.config.agents, self.section or self.agent, None) or AgentConfig()
 
     def samples(self, names: list[str], since: float) -> list[tuple[str, float, str, str, float]]:
         """Stored metric samples `(run_id, ts, name, target, value)` of earlier runs since `since`, oldest first."""
@@ -77,6 +78,7 @@ class BaseAgent(ABC):
 
     name: ClassVar[str]
     title: ClassVar[str]
+    section: ClassVar[str | None] = None  # config section to read, when it is not `name`
 
     @abstractmethod
     def observe(self, ctx: RunContext) -> list[Finding]:

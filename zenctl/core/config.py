@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zenctl.core.confbase import CronExpression, Duration, Mode, Model, Percent  # noqa: F401  (re-exported)
+from zenctl.core.housekeeping_config import TmpRoot
 from zenctl.core.services_config import SERVICE_TYPES, ServiceConfig
 from zenctl.core.yamlsource import KeyPath, load_yaml
 from zenctl.errors import ConfigError
@@ -125,6 +126,8 @@ class SystemHealthConfig(AgentConfig):
     services: list[ServiceConfig] = Field(
         default_factory=list, description="Services to check; a failing one is restarted through the ladder."
     )
+    tmp: list[TmpRoot] = Field(
+        default_factory=list, description="Temporary-file roots cleaned by `zenctl maintain tmp` (tmp.clean).")
 
     @field_validator("services")
     @classmethod

@@ -51,21 +51,28 @@ def run_one(name: str, loaded: LoadedConfig, db_path: Path, dry_run: bool = Fals
     """Run one agent in this process, first switching to its `run_as` account when started as root.
     With `only_if_due`, None when it is not due or already running."""
     from zenctl.agents import get_agent
+
+    check_available(name)
+    if only_if_due and not getattr(loaded.config.agents, name).enabled:
+        return None
+    return run_instance(get_agent(name), loaded, db_path, dry_run,
+                        only_if_due=due_check(name, loaded) if only_if_due else None)
+
+
+def run_instance(agent, loaded: LoadedConfig, db_path: Path, dry_run: bool = False,
+                 only_if_due=None) -> RunResult | None:
+    """Run an agent object in this process, as the `run_as` account of its config section when started as root."""
     from zenctl.core import accounts
     from zenctl.core.runtime import run_agent
     from zenctl.core.state import open_state
 
-    check_available(name)
-    agent_config = getattr(loaded.config.agents, name)
-    if only_if_due and not agent_config.enabled:
-        return None
-    account = accounts.account_for(name, agent_config.run_as)
+    section = agent.section or agent.name
+    account = accounts.account_for(section, getattr(loaded.config.agents, section).run_as)
     if account:
         accounts.switch_to(account, db_path)
     state = open_state(db_path)
     try:
-        return run_agent(get_agent(name), loaded, state, dry_run,
-                         only_if_due=due_check(name, loaded) if only_if_due else None)
+        return run_agent(agent, loaded, state, dry_run, only_if_due=only_if_due)
     finally:
         state.close()
 
