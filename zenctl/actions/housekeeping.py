@@ -24,10 +24,10 @@ class CleanTemporaryFiles(ActionKind):
 
     def preview(self, proposal: Proposal) -> str:
         p = proposal.params
-        from zenctl.agents.health.tmpclean import _size
+        from zenctl.agents.health.decide import human_bytes
 
-        return (f"delete {p['files']} file(s) and {p['dirs']} empty dir(s), {_size(p['bytes'])}, under {p['root']} "
-                f"(older than {p['age']:g} s by {'/'.join(p['age_by'])})")
+        return (f"delete {p['files']} file(s) and {p['dirs']} empty dir(s), {human_bytes(p['bytes'])}, "
+                f"under {p['root']} (older than {p['age']:g} s by {'/'.join(p['age_by'])})")
 
     def apply(self, proposal: Proposal) -> Applied:
         from zenctl.agents.health.tmpclean import Walker

@@ -137,9 +137,9 @@ def mount_findings(mount: MountFacts, cfg: SystemHealthConfig) -> list[Finding]:
     if mount.error or mount.disk_percent is None:
         return [Finding(f"disk:{mount.mountpoint}", "unknown", f"Disk {mount.mountpoint}: {mount.error}",
                         None, cfg.disk_threshold, "%", where)]
-    findings = [_judged(GAUGES["disk"], cfg, mount.disk_percent, f"used ({_bytes(mount.disk_free_bytes)} free)",
-                        mount.mountpoint, free_bytes=mount.disk_free_bytes, total_bytes=mount.disk_total_bytes,
-                        **where)]
+    free = human_bytes(mount.disk_free_bytes)
+    findings = [_judged(GAUGES["disk"], cfg, mount.disk_percent, f"used ({free} free)", mount.mountpoint,
+                        free_bytes=mount.disk_free_bytes, total_bytes=mount.disk_total_bytes, **where)]
     if mount.inode_percent is not None:
         findings.append(_judged(GAUGES["inode"], cfg, mount.inode_percent, "used", mount.mountpoint, **where))
     return findings
@@ -154,7 +154,8 @@ def evaluate(facts: HostFacts, history: list[Sample], cfg: SystemHealthConfig) -
     return findings
 
 
-def _bytes(count: int | None) -> str:
+def human_bytes(count: int | None) -> str:
+    """A byte count as people read it: 512 B, 1.5 KiB, 2.0 GiB."""
     value = float(count or 0)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if value < 1024:

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
+from zenctl.agents.health.decide import human_bytes
+
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -34,7 +36,7 @@ class Sweep:
     def summary(self, verb: str) -> str:
         kept = [f"{n} {what}" for n, what in ((self.kept_open, "open"), (self.kept_special, "FIFO/socket/device"),
                                                (self.kept_other_fs, "on another file system")) if n]
-        text = (f"{verb} {self.files} file(s) and {self.dirs} empty dir(s), {_size(self.bytes)}, under {self.root}")
+        text = f"{verb} {self.files} file(s) and {self.dirs} empty dir(s), {human_bytes(self.bytes)}, under {self.root}"
         if kept:
             text += f" (kept: {', '.join(kept)})"
         if self.errors:
@@ -170,11 +172,3 @@ class Walker:
             self.sweep.bytes += st.st_blocks * 512
         return True
 
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
