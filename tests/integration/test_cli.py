@@ -50,16 +50,18 @@ def test_quiet_prints_nothing_when_all_is_ok(zenctl):
 
 
 def test_cpu_window_is_judged_from_samples_of_earlier_runs(zenctl):
-    cfg = str(zenctl.config(CALM.replace("cpu_window", "x") + "    cpu_window: 1\n"))
+    # a 3 s window: the second run must come within 2x the window of the first, even on a loaded CI machine where
+    # a cold run takes a second or more
+    cfg = str(zenctl.config(CALM.replace("cpu_window", "x") + "    cpu_window: 3\n"))
     first = zenctl.json("health", "check", "-c", cfg)[1]
     cpu = next(f for f in first["findings"] if f["check"] == "cpu")
     assert cpu["evidence"]["judged"] is False  # the very first run has only its short sample
     import time
 
-    time.sleep(1.1)
+    time.sleep(3)
     second = zenctl.json("health", "check", "-c", cfg)[1]
     cpu = next(f for f in second["findings"] if f["check"] == "cpu")
-    assert cpu["evidence"]["judged"] is True and cpu["evidence"]["covered_seconds"] >= 0.9
+    assert cpu["evidence"]["judged"] is True and cpu["evidence"]["covered_seconds"] >= 2.7, cpu
 
 
 def test_dry_run_previews_and_changes_nothing(zenctl, tmp_path):
