@@ -97,7 +97,7 @@ def test_http_status_body_and_latency_are_judged(zenctl, tmp_path):
         url = f"https://127.0.0.1:{server.port}/healthz"
         config = zenctl.config(services(
             {"name": "strict", "type": "http", "url": url},
-            {"name": "pinned", "type": "http", "url": url, "ca_file": cert, "body": '"status": "ok"'},
+            {"name": "pinned", "type": "http", "url": url + "?full=1", "ca_file": cert, "body": '"status": "ok"'},
             {"name": "unverified", "type": "http", "url": url, "verify": False},
             {"name": "wrongstatus", "type": "http", "url": url, "verify": False, "status": [204]},
             {"name": "wrongbody", "type": "http", "url": url, "verify": False, "body": "healthy"},

@@ -81,7 +81,7 @@ def probe_http(service, deadline: float) -> Outcome:
         conn = (http.client.HTTPSConnection if https else http.client.HTTPConnection)(host, port)
         conn.sock = sock  # already connected (and wrapped) under our deadline
         sock.settimeout(remaining(deadline))
-        conn.request("GET", url.path or "/" + (f"?{url.query}" if url.query else ""),
+        conn.request("GET", (url.path or "/") + (f"?{url.query}" if url.query else ""),
                      headers={"User-Agent": "zenctl-health", "Connection": "close"})
         response = conn.getresponse()
         body = response.read(BODY_LIMIT)
