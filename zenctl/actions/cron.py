@@ -11,10 +11,10 @@ Parameters:
 import difflib
 import hashlib
 import os
-import tempfile
 
 from zenctl.core.actions import ActionFailed, ActionKind, Applied, Proposal, register
 from zenctl.core.crontab import read_file, read_user_crontab, write_user_crontab
+from zenctl.core.files import write_atomic
 from zenctl.errors import HostError
 
 
@@ -84,19 +84,7 @@ class CronFile(ActionKind):
                 if current is not None:
                     os.unlink(p["path"])
                 return Applied(f"removed {p['path']}", {"existed": current is not None})
-            directory = os.path.dirname(p["path"])
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".zenctl-")  # cron skips names with dots
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as out:
-                    out.write(p["after"])
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.chmod(tmp, 0o644)
-                os.rename(tmp, p["path"])
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
+            write_atomic(p["path"], p["after"], 0o644)
         except OSError as exc:
             raise ActionFailed(f"cannot write {p['path']}: {exc.strerror}") from None
         return Applied(f"wrote {p['path']} ({len(p['after'].splitlines())} lines)", {"existed": current is not None})

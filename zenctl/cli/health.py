@@ -41,7 +41,8 @@ def check(config: ConfigOpt = None, db: DbOpt = None, json: JsonOpt = False, qui
     result = dispatch.run_one("system_health", load_config(config), resolve_db_path(db), dry_run=dry_run)
     code = result.exit_code
     if prom_textfile:
-        from zenctl.core.formats import prometheus_text, write_atomic
+        from zenctl.core.files import write_atomic
+        from zenctl.core.formats import prometheus_text
 
         try:
             write_atomic(prom_textfile, prometheus_text(result))

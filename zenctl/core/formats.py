@@ -3,7 +3,6 @@ Nagios, Icinga or Sensu) and the Prometheus exposition format for node_exporter'
 
 import os
 import re
-import tempfile
 from datetime import datetime
 
 from zenctl.core.agent import EXIT_CODES
@@ -125,20 +124,3 @@ def check_writable_target(path: str) -> str | None:
         return f"{path} is a directory"
     return None
 
-
-def write_atomic(path: str, text: str) -> None:
-    """Write a temporary file beside `path`, then rename it over: a reader (node_exporter) sees the old file
-    or the new one, never half of one. The temporary name does not end in .prom, so the collector skips it."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

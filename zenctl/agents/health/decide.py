@@ -46,8 +46,11 @@ class Sample:
     memory_percent: float | None = None
 
 
-def level(value: float, warning: float, critical: float) -> str:
-    return "critical" if value > critical else "warning" if value > warning else "ok"
+def level(value: float, warning: float | None, critical: float | None) -> str:
+    """ok / warning / critical for a value that is bad when high: above a level crosses it; None is no level."""
+    if critical is not None and value > critical:
+        return "critical"
+    return "warning" if warning is not None and value > warning else "ok"
 
 
 def _judged(gauge: Gauge, cfg: SystemHealthConfig, value: float, what: str, target: str = "",

@@ -105,10 +105,10 @@ def leak_judgement(service, outcome: Outcome, history: list[tuple[float, float]]
     check = f"memory:{service.name}"
     points = [(ts, value) for ts, value in history if started is None or ts >= started] + [(now, rss)]
     points = [p for p in points if now - p[0] <= service.leak_window]
-    mib = rss / 1e6
+    mb = rss / 1e6
     problem = None
-    if service.rss_limit_mb is not None and mib > service.rss_limit_mb:
-        problem = f"{mib:.0f} MB resident, above rss_limit_mb {service.rss_limit_mb:g}"
+    if service.rss_limit_mb is not None and mb > service.rss_limit_mb:
+        problem = f"{mb:.0f} MB resident, above rss_limit_mb {service.rss_limit_mb:g}"
     slope, r2 = (slope_mb_per_hour(points) if len(points) >= 2 else (0.0, 0.0))
     span = points[-1][0] - points[0][0] if points else 0.0
     judged = len(points) >= LEAK_MIN_SAMPLES and span >= LEAK_MIN_COVERAGE * service.leak_window
@@ -121,10 +121,10 @@ def leak_judgement(service, outcome: Outcome, history: list[tuple[float, float]]
     if problem is None:
         growth = f"growing {slope:.1f} MB/h over {len(points)} samples" if judged else \
             f"growth not judged until {LEAK_MIN_SAMPLES} samples cover half of leak_window"
-        checked.extra.append(Finding(check, "ok", f"{service.name}: {mib:.0f} MB resident, {growth}",
-                                     round(mib, 1), service.rss_limit_mb, "MB", evidence))
+        checked.extra.append(Finding(check, "ok", f"{service.name}: {mb:.0f} MB resident, {growth}",
+                                     round(mb, 1), service.rss_limit_mb, "MB", evidence))
         return
-    checked.extra.append(Finding(check, "warning", f"{service.name}: {problem}", round(mib, 1),
+    checked.extra.append(Finding(check, "warning", f"{service.name}: {problem}", round(mb, 1),
                                  service.rss_limit_mb, "MB", evidence))
     if service.restart:
         proposal = restart_proposal(service, "service.memory_leak", check, f"{service.name}: {problem}")

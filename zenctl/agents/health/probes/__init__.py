@@ -111,11 +111,3 @@ def describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
-
-def level(value: float, warning: float | None, critical: float | None) -> str:
-    """ok / warning / critical for a value that is bad when high."""
-    if critical is not None and value >= critical:
-        return "critical"
-    if warning is not None and value >= warning:
-        return "warning"
-    return "ok"

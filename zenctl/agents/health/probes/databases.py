@@ -6,7 +6,8 @@ longer than `reset_idle_after`, in the configured database, of the configured ro
 
 import math
 
-from zenctl.agents.health.probes import Metric, Outcome, describe, level, remaining
+from zenctl.agents.health.decide import level
+from zenctl.agents.health.probes import Metric, Outcome, describe, remaining
 from zenctl.core.agent import worst
 
 IDLE_STATES = ("idle in transaction", "idle in transaction (aborted)")

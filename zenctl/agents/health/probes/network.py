@@ -12,7 +12,8 @@ import time
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from zenctl.agents.health.probes import Metric, Outcome, describe, level, remaining
+from zenctl.agents.health.decide import level
+from zenctl.agents.health.probes import Metric, Outcome, describe, remaining
 
 BODY_LIMIT = 1 << 20  # bytes of a response body searched by `body`
 
