@@ -1,8 +1,11 @@
-"""Housekeeping: cleaning temporary files (tmp.clean), like systemd-tmpfiles or tmpreaper but previewed, audited
-and gated like every other action. The walk's rules are in `zenctl.agents.health.tmpclean`.
+"""Housekeeping: cleaning temporary files (tmp.clean), like systemd-tmpfiles or tmpreaper, and pruning caches
+(cache.prune), previewed, audited and gated like every other action. The walk's rules are in
+`zenctl.agents.health.tmpclean`; log rotation is in `zenctl.actions.logs`.
 
-Parameters: the tmp root's config (root, age, age_by, exclude, skip_open, remove_empty_dirs) and what the preview
-walk found (files, dirs, bytes). Deleted temporary files are not kept, so this cannot be undone.
+tmp.clean parameters: the tmp root's config (root, age, age_by, exclude, skip_open, remove_empty_dirs) and what the
+preview walk found (files, dirs, bytes). cache.prune parameters: the cache's config (path, max_size, max_age,
+exclude, skip_open), cutoff (files last used at or before it go), files, bytes, total. Deleted files are not kept,
+so neither can be undone.
 """
 
 from zenctl.core.actions import ActionKind, Applied, Proposal, register
@@ -38,3 +41,32 @@ class CleanTemporaryFiles(ActionKind):
 
     def verify(self, proposal: Proposal) -> str | None:
         return None  # apply re-checked each entry before deleting it; what it kept, it says
+
+
+CACHE_KEYS = ("path", "max_size", "max_age", "exclude", "skip_open")
+
+
+@register
+class PruneCache(ActionKind):
+    name = "cache.prune"
+    summary = "Delete the least recently used files of a cache directory until it fits its size and age caps."
+    irreversible_why = "pruned cache files are not kept (a cache refills itself)"
+
+    def preview(self, proposal: Proposal) -> str:
+        from zenctl.agents.health.decide import human_bytes
+
+        p = proposal.params
+        return (f"delete the {p['files']} least recently used file(s) of {p['path']}, frees {human_bytes(p['bytes'])}"
+                f" ({human_bytes(p['total'])} -> {human_bytes(p['total'] - p['bytes'])})")
+
+    def apply(self, proposal: Proposal) -> Applied:
+        from zenctl.agents.health.cacheprune import CacheWalker
+        from zenctl.core.housekeeping_config import CacheDir
+
+        p = proposal.params
+        sweep = CacheWalker(CacheDir(**{key: p[key] for key in CACHE_KEYS}), p["cutoff"]).run()
+        return Applied(sweep.summary("deleted"), {"files": sweep.files, "bytes": sweep.bytes,
+                                                  "errors": sweep.errors[:20]})
+
+    def verify(self, proposal: Proposal) -> str | None:
+        return None  # apply re-checked each file's last use before deleting it; what it kept, it says

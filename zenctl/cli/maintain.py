@@ -1,4 +1,4 @@
-"""`zenctl maintain tmp`: System Health's housekeeping, run now."""
+"""`zenctl maintain TASK...`: System Health's housekeeping, run now."""
 
 from typing import Annotated
 
@@ -7,20 +7,26 @@ import typer
 from zenctl.cli.common import ConfigOpt, DbOpt, DryRunOpt, JsonOpt, QuietOpt, error, show_run
 
 
-def maintain(task: Annotated[str, typer.Argument(help="What to clean: tmp.", metavar="TASK")],
+def maintain(tasks: Annotated[list[str], typer.Argument(help="What to do: tmp, logs, cache, db (one or more).",
+                                                        metavar="TASK...")],
              config: ConfigOpt = None, db: DbOpt = None, json: JsonOpt = False, quiet: QuietOpt = False,
              dry_run: DryRunOpt = False) -> None:
-    """Run housekeeping now: tmp cleans the configured temporary roots (agents.system_health.tmp). Each cleanup is
-    an action, previewed with --dry-run, gated by policy (tmp.* is auto) and audited. Exit codes as for a run."""
+    """Run housekeeping now: tmp cleans the temporary roots (agents.system_health.tmp), logs rotates the log sets
+    that are due (logs), cache prunes cache directories over their caps (cache), db ends PostgreSQL sessions idle
+    in transaction too long (postgres services with reset_idle_after). Each is an action, previewed with
+    --dry-run, gated by policy (tmp.*, logs.*, cache.*, db.reset_connections are auto) and audited. Exit codes as
+    for a run."""
     from zenctl.agents.health.maintain import TASKS, MaintainAgent
     from zenctl.core.config import load_config
     from zenctl.core.dispatch import run_instance
     from zenctl.core.state import resolve_db_path
     from zenctl.errors import UsageError
 
-    if task not in TASKS:
-        raise UsageError(f"unknown maintenance task {task!r} (known: {', '.join(TASKS)})")
-    result = run_instance(MaintainAgent([task]), load_config(config), resolve_db_path(db), dry_run)
+    unknown = [task for task in tasks if task not in TASKS]
+    if unknown:
+        raise UsageError(f"unknown maintenance task {unknown[0]!r} (known: {', '.join(TASKS)})")
+    ordered = [task for task in TASKS if task in tasks]
+    result = run_instance(MaintainAgent(ordered), load_config(config), resolve_db_path(db), dry_run)
     show_run(result, json, quiet)
     if result.error:
         error(result.error)

@@ -1,6 +1,7 @@
 """Building blocks of the config models, shared by the sections defined in other modules (services,
 housekeeping): the strict base model and the value types with their error messages."""
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -22,6 +23,23 @@ def _seconds(value: Any) -> Any:
 
 
 Duration = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
+
+_BYTE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
+               "g": 1024**3, "gb": 1024**3, "gib": 1024**3, "t": 1024**4, "tb": 1024**4, "tib": 1024**4}
+_BYTE_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
+
+
+def _bytes(value: Any) -> Any:
+    """A size as bytes: a number, or text such as `512k`, `100M`, `1.5G` (powers of 1024, as logrotate reads)."""
+    if isinstance(value, str):
+        match = _BYTE_SIZE.match(value.lower())
+        if not match or match.group(2) not in _BYTE_UNITS:
+            raise ValueError('must be a size such as "512k", "100M" or "2G", or a number of bytes')
+        return int(float(match.group(1)) * _BYTE_UNITS[match.group(2)])
+    return value
+
+
+ByteSize = Annotated[int, BeforeValidator(_bytes), Field(ge=0)]
 
 
 _KNOWN_VALID_CRON = {"0 3 * * *"}  # the embedded default: skips importing croniter (40 ms) on every run

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zenctl.core.confbase import CronExpression, Duration, Mode, Model, Percent  # noqa: F401  (re-exported)
-from zenctl.core.housekeeping_config import TmpRoot
+from zenctl.core.housekeeping_config import CacheDir, LogSet, TmpRoot
 from zenctl.core.services_config import SERVICE_TYPES, ServiceConfig
 from zenctl.core.yamlsource import KeyPath, load_yaml
 from zenctl.errors import ConfigError
@@ -94,6 +94,12 @@ class AgentConfig(Model):
         return self
 
 
+def _unique(names: list[str], message: str) -> None:
+    duplicate = next((name for name in names if names.count(name) > 1), None)
+    if duplicate:
+        raise ValueError(message.format(duplicate))
+
+
 class SystemHealthConfig(AgentConfig):
     """CPU, load, memory, swap, disk and inode usage against thresholds; file-system repairs."""
 
@@ -128,14 +134,28 @@ class SystemHealthConfig(AgentConfig):
     )
     tmp: list[TmpRoot] = Field(
         default_factory=list, description="Temporary-file roots cleaned by `zenctl maintain tmp` (tmp.clean).")
+    logs: list[LogSet] = Field(
+        default_factory=list, description="Log files rotated by `zenctl maintain logs` (logs.rotate).")
+    cache: list[CacheDir] = Field(
+        default_factory=list, description="Cache directories pruned by `zenctl maintain cache` (cache.prune).")
+    disk_housekeeping: bool = Field(
+        True, description="When a mount is over disk_threshold, run tmp.clean, logs.rotate and cache.prune on "
+                          "what is configured on that mount, in that order, until it is back under.")
+    suggestions: bool = Field(True, description="Add notify-only hints: top processes, zombies, swap use while "
+                                                "memory is free, what fills a full mount.")
+    suggest_scan_seconds: Duration = Field(
+        2, le=60, description="Time limit for finding the largest directories of a full mount (0: never scan).")
 
     @field_validator("services")
     @classmethod
     def _unique_names(cls, value: list[ServiceConfig]) -> list[ServiceConfig]:
-        names = [service.name for service in value]
-        duplicate = next((name for name in names if names.count(name) > 1), None)
-        if duplicate:
-            raise ValueError(f"service name {duplicate!r} is used twice")
+        _unique([service.name for service in value], "service name {!r} is used twice")
+        return value
+
+    @field_validator("logs")
+    @classmethod
+    def _unique_log_sets(cls, value: list[LogSet]) -> list[LogSet]:
+        _unique([log_set.name for log_set in value], "log set name {!r} is used twice (give each set its own name)")
         return value
 
     @model_validator(mode="after")

@@ -1,6 +1,9 @@
 """Rollback: undo one action, or every reversible action since a time, newest first (the seed's "restore from
 the last known good state"). Each undo is a `snapshot.restore` action in a recorded manual run, so it is
-previewed under --dry-run, audited, and can itself be rolled back."""
+previewed under --dry-run, audited, and can itself be rolled back; a kind that undoes itself from its own
+before-data (logs.rotate) gives its own undo action instead."""
+
+import json
 
 from zenctl.actions.snapshot import params_for
 from zenctl.core import snapshots
@@ -11,7 +14,7 @@ from zenctl.core.state import State
 from zenctl.core.timeutil import iso
 from zenctl.errors import UsageError
 
-_COLUMNS = ("id", "agent", "kind", "target", "status", "finished", "undone_by")
+_COLUMNS = ("id", "agent", "kind", "target", "status", "finished", "undone_by", "params", "before")
 
 
 def _action(state: State, action_id: str) -> dict:
@@ -19,7 +22,17 @@ def _action(state: State, action_id: str) -> dict:
                              (action_id.strip().lower(),)).fetchone()
     if not row:
         raise UsageError(f"no action {action_id!r} (action ids are in 'zenctl audit' and --json output)")
-    return dict(zip(_COLUMNS, row))
+    return _row(row)
+
+
+def _row(row) -> dict:
+    action = dict(zip(_COLUMNS, row))
+    for key in ("params", "before"):
+        try:
+            action[key] = json.loads(action[key]) if action[key] else {}
+        except ValueError:
+            action[key] = {}
+    return action
 
 
 def candidates(state: State, since: float) -> list[dict]:
@@ -29,7 +42,7 @@ def candidates(state: State, since: float) -> list[dict]:
         "finished >= ? AND kind != 'snapshot.restore' ORDER BY finished DESC, rowid DESC", (iso(since),)).fetchall()
     out = []
     for row in rows:
-        action = dict(zip(_COLUMNS, row))
+        action = _row(row)
         try:
             reversible = get_kind(action["kind"]).reversible
         except KeyError:
@@ -52,6 +65,16 @@ def rollback(state: State, loaded: LoadedConfig, action_id: str | None, since: f
     run = ManualRun("rollback", loaded, state, dry_run)
     previewed: set[str] = set()  # paths a dry-run already "restored": their current state is not what counts
     for action in todo:
+        own = get_kind(action["kind"]).undo(action)
+        if own is not None:
+            if isinstance(own, str):
+                run.refuse(action["id"], own)
+                continue
+            result = run.apply(own)
+            if result.status == "applied":
+                with state.write() as conn:
+                    conn.execute("UPDATE actions SET undone_by = ? WHERE id = ?", (result.id, action["id"]))
+            continue
         saved = snapshots.saved_for(state, action["id"])
         if not saved:
             run.refuse(action["id"], f"action {action['id']} ({action['kind']} {action['target']}) has no "

@@ -2,10 +2,17 @@
 named `maintain` that reads the system_health config section. It observes what each task would do, and proposes
 the actions; the runtime gates, previews or applies them as for any agent."""
 
+from zenctl.agents.health import housekeeping
 from zenctl.core.actions import Proposal
 from zenctl.core.agent import BaseAgent, Finding, RunContext
 
-TASKS = ("tmp",)
+TASKS = {
+    "tmp": "clean the temporary roots (agents.system_health.tmp) with tmp.clean",
+    "logs": "rotate the log sets that are due (agents.system_health.logs) with logs.rotate",
+    "cache": "prune the cache directories over their caps (agents.system_health.cache) with cache.prune",
+    "db": "end PostgreSQL sessions idle in transaction too long (postgres services with reset_idle_after) with "
+          "db.reset_connections",
+}
 
 
 class MaintainAgent(BaseAgent):
@@ -19,32 +26,40 @@ class MaintainAgent(BaseAgent):
 
     def observe(self, ctx: RunContext) -> list[Finding]:
         findings = []
-        if "tmp" in self.tasks:
-            for spec in ctx.config.tmp:
-                finding, proposals = tmp_plan(spec, ctx.now)
-                findings.append(finding)
-                self._proposals += proposals
-            if not ctx.config.tmp:
-                findings.append(Finding("tmp", "ok", "no tmp roots configured (agents.system_health.tmp)"))
+        for task in self.tasks:
+            found = getattr(self, f"_{task}")(ctx)
+            findings += found or [Finding(task, "ok", f"nothing configured for {task} "
+                                                       f"(agents.system_health.{_key(task)})")]
         return findings
 
     def plan(self, ctx: RunContext, findings: list[Finding]) -> list[Proposal]:
         return self._proposals
 
+    def _add(self, planned) -> Finding:
+        finding, proposals, _ = planned
+        self._proposals += proposals
+        return finding
 
-def tmp_plan(spec, now: float) -> tuple[Finding, list[Proposal]]:
-    """A dry walk of one root: the finding says what is there to clean, the proposal cleans it."""
-    from zenctl.agents.health.tmpclean import Walker
+    def _tmp(self, ctx: RunContext) -> list[Finding]:
+        return [self._add(housekeeping.tmp_plan(spec, ctx.now)) for spec in ctx.config.tmp]
 
-    sweep = Walker(spec, now).run()
-    check = f"tmp:{spec.root}"
-    evidence = {"files": sweep.files, "dirs": sweep.dirs, "bytes": sweep.bytes, "kept_open": sweep.kept_open,
-                "kept_special": sweep.kept_special, "kept_other_fs": sweep.kept_other_fs, "errors": sweep.errors[:20]}
-    if sweep.errors and not (sweep.files or sweep.dirs):
-        return Finding(check, "unknown", sweep.errors[0], None, None, "", evidence), []
-    finding = Finding(check, "ok", sweep.summary("old enough to delete:"), sweep.bytes, None, "B", evidence)
-    if not (sweep.files or sweep.dirs):
-        return finding, []
-    params = {**spec.model_dump(mode="json"), "files": sweep.files, "dirs": sweep.dirs, "bytes": sweep.bytes}
-    return finding, [Proposal("tmp.clean", spec.root, params, f"{spec.root}: {sweep.files} old file(s), "
-                                                             f"{sweep.dirs} empty dir(s)", check)]
+    def _logs(self, ctx: RunContext) -> list[Finding]:
+        return [self._add(housekeeping.logs_plan(spec, housekeeping.recorded_rotations(ctx.state, spec.name),
+                                                 ctx.now)) for spec in ctx.config.logs]
+
+    def _cache(self, ctx: RunContext) -> list[Finding]:
+        return [self._add(housekeeping.cache_plan(spec, ctx.now)) for spec in ctx.config.cache]
+
+    def _db(self, ctx: RunContext) -> list[Finding]:
+        from zenctl.agents.health.services import check_all
+
+        postgres = [s for s in ctx.config.services if s.type == "postgres" and s.reset_idle_after is not None]
+        findings = []
+        for checked in check_all(postgres, {}, ctx.now):
+            findings.append(checked.finding)
+            self._proposals += [p for p in checked.proposals if p.kind == "db.reset_connections"]
+        return findings
+
+
+def _key(task: str) -> str:
+    return "services" if task == "db" else task
