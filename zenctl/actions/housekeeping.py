@@ -10,6 +10,18 @@ so neither can be undone.
 
 from zenctl.core.actions import ActionKind, Applied, Proposal, register
 
+
+def still_over(proposal: Proposal) -> str | None:
+    """For the last housekeeping action on a full mount (the health check sets `disk` in its context): whether the
+    mount is still over its threshold, which makes the repair a failure for the ladder."""
+    disk = proposal.context.get("disk")
+    if not disk:
+        return None
+    from zenctl.agents.health.pressure import over
+
+    return over(disk["mountpoint"], disk["threshold"])
+
+
 SPEC_KEYS = ("root", "age", "age_by", "exclude", "skip_open", "remove_empty_dirs")
 
 
@@ -40,7 +52,7 @@ class CleanTemporaryFiles(ActionKind):
                                                   "errors": sweep.errors[:20]})
 
     def verify(self, proposal: Proposal) -> str | None:
-        return None  # apply re-checked each entry before deleting it; what it kept, it says
+        return still_over(proposal)  # apply re-checked each entry before deleting it; what it kept, it says
 
 
 CACHE_KEYS = ("path", "max_size", "max_age", "exclude", "skip_open")
@@ -69,4 +81,4 @@ class PruneCache(ActionKind):
                                                   "errors": sweep.errors[:20]})
 
     def verify(self, proposal: Proposal) -> str | None:
-        return None  # apply re-checked each file's last use before deleting it; what it kept, it says
+        return still_over(proposal)  # apply re-checked each file's last use before deleting it

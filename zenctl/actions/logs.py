@@ -12,6 +12,7 @@ logs.unrotate parameters: undo (the rotation's action id), set, steps, postrotat
 import copy
 import time
 
+from zenctl.actions.housekeeping import still_over
 from zenctl.agents.health import logrotate
 from zenctl.core.actions import ActionFailed, ActionKind, Applied, Proposal, register
 from zenctl.core.commands import run_command
@@ -91,7 +92,7 @@ class RotateLogs(ActionKind):
 
     def verify(self, proposal: Proposal) -> str | None:
         failed = proposal.context.get("failed") or []
-        return "; ".join(failed[:3]) if failed else None
+        return "; ".join(failed[:3]) if failed else still_over(proposal)
 
     def undo(self, action: dict) -> Proposal | str:
         steps = (action.get("before") or {}).get("steps")

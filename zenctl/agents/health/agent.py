@@ -1,6 +1,6 @@
 """The System Health agent: host metrics against thresholds, and the paths it keeps in shape."""
 
-from zenctl.agents.health import decide, metrics, paths, services
+from zenctl.agents.health import decide, metrics, paths, pressure, services, suggest
 from zenctl.core.actions import Proposal
 from zenctl.core.agent import BaseAgent, Finding, RunContext
 
@@ -22,6 +22,10 @@ class SystemHealthAgent(BaseAgent):
         previous = next((s.cpu for s in reversed(history) if s.cpu), None)
         facts = metrics.collect(previous, cfg.ignore_mounts, cfg.statvfs_timeout)
         findings = decide.evaluate(facts, history, cfg)
+        if cfg.disk_housekeeping:
+            self._proposals += pressure.plan(findings, cfg, ctx.state, ctx.now)
+        if cfg.suggestions:
+            findings += suggest.suggestions(facts, findings, cfg)
         for spec in cfg.paths:
             finding, proposals = paths.judge(spec, paths.observe(spec))
             findings.append(finding)

@@ -45,8 +45,9 @@ def recorded_rotations(state, set_name: str) -> dict[str, float]:
     return recorded
 
 
-def logs_plan(spec, recorded: dict[str, float], now: float) -> tuple[Finding, list[Proposal], int]:
-    plan = logrotate.plan_set(spec, recorded, now)
+def logs_plan(spec, recorded: dict[str, float], now: float,
+              force: str | None = None) -> tuple[Finding, list[Proposal], int]:
+    plan = logrotate.plan_set(spec, recorded, now, force)
     check = f"logs:{spec.name}"
     frees = sum(f.frees for f in plan.files)
     evidence = {"due": [{"log": f.log, "why": f.why, "frees": f.frees} for f in plan.files],

@@ -121,13 +121,15 @@ def due(log: str, st: os.stat_result, spec, last: float | None, now: float) -> s
     return None
 
 
-def plan_set(spec, recorded: dict[str, float], now: float) -> SetPlan:
-    """What rotating the set would do now."""
+def plan_set(spec, recorded: dict[str, float], now: float, force: str | None = None) -> SetPlan:
+    """What rotating the set would do now; with `force` (the reason), every non-empty file is due."""
     plan = SetPlan(spec.name)
     for log in matching_logs(spec.paths):
         try:
             st = os.lstat(log)
             why = due(log, st, spec, last_rotated(log, spec, recorded.get(log), now), now)
+            if why is None and force and st.st_size:
+                why = force
             if why is None:
                 plan.not_due += 1
                 continue

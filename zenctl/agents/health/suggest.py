@@ -1,0 +1,152 @@
+"""Suggestions: notify-only hints with their evidence, for a person to act on. They never change a run's status
+(each is an OK finding whose check starts with `suggest:`) and never lead to an action.
+
+- zombies: processes their parent does not reap; the parent is what to restart.
+- top: when CPU, load, memory or swap is not OK, the processes using the most CPU (average since they started)
+  and the most resident memory.
+- swap: swap in use while most memory is free (pages swapped out earlier stay out until touched).
+- largest directories of a mount over its disk warning, and the directories with the most entries of a mount over
+  its inode warning, from one walk bounded by suggest_scan_seconds (it says when it stopped early).
+"""
+
+import os
+import stat
+import time
+
+import psutil
+
+from zenctl.agents.health.decide import human_bytes
+from zenctl.core.agent import Finding
+
+TOP = 5
+SWAP_HINT_PERCENT = 5.0  # swap use worth a hint ...
+MEMORY_FREE_PERCENT = 50.0  # ... while memory use is under this
+
+
+def suggestions(facts, findings: list[Finding], cfg) -> list[Finding]:
+    out = []
+    processes = _processes()
+    zombies = [p for p in processes if p["status"] == psutil.STATUS_ZOMBIE]
+    if zombies:
+        out.append(_zombies(zombies, processes))
+    strained = {f.check for f in findings if f.status != "ok"}
+    if strained & {"cpu", "load", "memory", "swap"}:
+        out.append(_top(processes, facts.ts))
+    if facts.swap_percent and facts.swap_percent > SWAP_HINT_PERCENT and facts.memory_percent < MEMORY_FREE_PERCENT:
+        out.append(Finding("suggest:swap", "ok",
+                           f"suggestion: swap {facts.swap_percent:.0f}% in use while memory is only "
+                           f"{facts.memory_percent:.0f}% used; what was swapped out stays out until touched: "
+                           "'swapoff -a && swapon -a' brings it back, a lower vm.swappiness keeps it in",
+                           round(facts.swap_percent, 1), None, "%",
+                           {"swap_percent": facts.swap_percent, "memory_percent": facts.memory_percent}))
+    full = [f.evidence["mountpoint"] for f in findings if f.check.startswith(("disk:", "inode:"))
+            and f.status in ("warning", "critical") and "mountpoint" in f.evidence]
+    if full and cfg.suggest_scan_seconds > 0:
+        deadline = time.monotonic() + cfg.suggest_scan_seconds
+        for mountpoint in dict.fromkeys(full):
+            out.append(_scan_finding(mountpoint, deadline))
+    return out
+
+
+def _processes() -> list[dict]:
+    attrs = ["pid", "ppid", "name", "status", "cpu_times", "memory_info", "create_time"]
+    return [p.info for p in psutil.process_iter(attrs, ad_value=None)]
+
+
+def _zombies(zombies: list[dict], processes: list[dict]) -> Finding:
+    by_pid = {p["pid"]: p for p in processes}
+    parents: dict[int, int] = {}
+    for zombie in zombies:
+        parents[zombie["ppid"]] = parents.get(zombie["ppid"], 0) + 1
+    named = [f"{(by_pid.get(pid) or {}).get('name') or '?'} (pid {pid}, {count})"
+             for pid, count in sorted(parents.items(), key=lambda item: -item[1])]
+    return Finding("suggest:zombies", "ok",
+                   f"suggestion: {len(zombies)} zombie process(es) not reaped by their parent: "
+                   f"{', '.join(named[:TOP])}; restarting the parent clears them", len(zombies), None, "",
+                   {"zombies": [{"pid": z["pid"], "ppid": z["ppid"], "name": z["name"]} for z in zombies[:50]]})
+
+
+def _top(processes: list[dict], now: float) -> Finding:
+    rows = []
+    for p in processes:
+        if p["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        cpu = p["cpu_times"]
+        alive = now - (p["create_time"] or now)
+        rows.append({"pid": p["pid"], "name": p["name"],
+                     "cpu_percent": round(100 * (cpu.user + cpu.system) / alive, 1) if cpu and alive > 1 else 0.0,
+                     "rss_bytes": p["memory_info"].rss if p["memory_info"] else 0})
+    by_cpu = sorted(rows, key=lambda r: -r["cpu_percent"])[:TOP]
+    by_rss = sorted(rows, key=lambda r: -r["rss_bytes"])[:TOP]
+    cpu_text = ", ".join(f"{r['name']} ({r['pid']}) {r['cpu_percent']:g}%" for r in by_cpu)
+    rss_text = ", ".join(f"{r['name']} ({r['pid']}) {human_bytes(r['rss_bytes'])}" for r in by_rss)
+    return Finding("suggest:top", "ok", f"suggestion: top by CPU since start: {cpu_text}; by memory: {rss_text}",
+                   None, None, "", {"by_cpu": by_cpu, "by_rss": by_rss})
+
+
+def _scan_finding(mountpoint: str, deadline: float) -> Finding:
+    scan = scan_mount(mountpoint, deadline)
+    largest = ", ".join(f"{d['path']} {human_bytes(d['bytes'])}" for d in scan["largest"]) or "nothing readable"
+    crowded = ", ".join(f"{d['path']} ({d['entries']})" for d in scan["most_entries"][:3])
+    partial = f" (stopped after {scan['seconds']:g} s, {scan['files']} files: partial)" if scan["partial"] else ""
+    return Finding(f"suggest:space:{mountpoint}", "ok",
+                   f"suggestion: largest directories on {mountpoint}: {largest}; most entries: {crowded}{partial}",
+                   None, None, "", scan)
+
+
+def scan_mount(mountpoint: str, deadline: float, depth: int = 3) -> dict:
+    """Bytes under each directory down to `depth` below the mount, and entries per directory, without following
+    symlinks or leaving the file system, until the deadline."""
+    start = time.monotonic()
+    device = os.lstat(mountpoint).st_dev
+    sizes: dict[str, int] = {}
+    entries: dict[str, int] = {}
+    files, partial = 0, False
+    stack = [(mountpoint, 0)]
+    while stack:
+        directory, level = stack.pop()
+        try:
+            with os.scandir(directory) as listing:
+                children = list(listing)
+        except OSError:
+            continue
+        entries[directory] = len(children)
+        for entry in children:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if st.st_dev == device:
+                    stack.append((entry.path, level + 1))
+                continue
+            files += 1
+            _add_up(sizes, mountpoint, entry.path, st.st_blocks * 512, depth)
+        if files and time.monotonic() > deadline:
+            partial = True
+            break
+    return {"largest": _largest(sizes), "partial": partial, "files": files,
+            "seconds": round(time.monotonic() - start, 2),
+            "most_entries": [{"path": p, "entries": n} for p, n in sorted(entries.items(), key=lambda i: -i[1])[:TOP]]}
+
+
+def _add_up(sizes: dict[str, int], mountpoint: str, path: str, size: int, depth: int) -> None:
+    relative = os.path.relpath(os.path.dirname(path), mountpoint)
+    parts = [] if relative == "." else relative.split(os.sep)
+    for level in range(1, min(depth, len(parts)) + 1):
+        key = os.path.join(mountpoint, *parts[:level])
+        sizes[key] = sizes.get(key, 0) + size
+
+
+def _largest(sizes: dict[str, int]) -> list[dict]:
+    """The biggest directories, preferring a subdirectory that holds (nearly) all of its parent's bytes."""
+    ranked = sorted(sizes.items(), key=lambda item: -item[1])
+    picked: list[tuple[str, int]] = []
+    for path, size in ranked:
+        explained = any(other.startswith(path + os.sep) and other_size >= 0.9 * size for other, other_size in ranked)
+        inside_picked = any(path.startswith(p + os.sep) or p.startswith(path + os.sep) for p, _ in picked)
+        if size and not explained and not inside_picked:
+            picked.append((path, size))
+        if len(picked) == TOP:
+            break
+    return [{"path": p, "bytes": s} for p, s in picked]
