@@ -191,6 +191,22 @@ def test_broken_or_missing_rotation_record_never_stops_rotation(zenctl, tmp_path
     assert action["status"] == "applied"
 
 
+def test_leftovers_of_a_rotation_that_died_do_not_block_the_next(zenctl, tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "app.log"
+    write_lines(log, 0, 10)
+    write_lines(logs / "app.log.1", -20, 10)
+    write_lines(logs / "app.log.2", -30, 10)
+    (logs / ".app.log.2.gz.zenctl-tmp").write_bytes(b"half a gzip")  # died while compressing
+    (logs / ".app.log.2.zenctl-drop").write_bytes(b"old")  # died before deleting a dropped generation
+    cfg = config(zenctl, paths=[str(logs / "*")], size=1, keep=2)
+    (action,) = rotate(zenctl, cfg)["actions"]
+    assert action["status"] == "applied", action
+    assert sorted(p.name for p in logs.iterdir()) == ["app.log", "app.log.1", "app.log.2.gz"]
+    assert numbers(logs / "app.log.2.gz", logs / "app.log.1") == list(range(-20, -10)) + list(range(10))
+
+
 def test_failing_postrotate_puts_the_set_back(zenctl, tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()

@@ -224,6 +224,14 @@ def _hidden(path: str) -> str:
     return os.path.join(directory, f".{name}.zenctl-drop")
 
 
+def _clear_leftover(path: str) -> None:
+    """A hidden name of ours left by a rotation that died: remove it, so it never blocks the next one."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def _new_like(path: str, st: os.stat_result) -> int:
     """Create `path` (it must not exist) with the mode and owner of `st`; its descriptor."""
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -259,7 +267,7 @@ def apply_step(step: dict) -> None:
     op = step["op"]
     if op == "drop":
         _expect(step["path"], step["ino"])
-        _free(_hidden(step["path"]))
+        _clear_leftover(_hidden(step["path"]))
         os.rename(step["path"], _hidden(step["path"]))  # deleted for good when the whole rotation succeeded
     elif op == "move":
         _expect(step["src"], step["ino"])
@@ -329,6 +337,7 @@ def _recode(source: str, target: str, writer, reader) -> None:
     st = _expect(source, None)
     _free(target)
     temporary = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.zenctl-tmp")
+    _clear_leftover(temporary)
     try:
         fd = _new_like(temporary, st)
         with os.fdopen(fd, "wb") as raw, reader() as data:
