@@ -158,6 +158,8 @@ def test_copytruncate_loses_no_line_and_rollback_puts_them_in_front(zenctl, tmp_
     (cut,) = [s for s in before["steps"] if s["op"] == "collapse"]
     assert cut["method"] == "collapse" and cut["bytes"] % 4096 == 0
 
+    code, result = zenctl.json("rollback", "--since", "1h", "--dry-run")  # the older ones judged after the newer
+    assert code == 0 and [a["status"] for a in result["actions"]] == ["previewed"] * 5, result
     code, result = zenctl.json("rollback", "--since", "1h")
     assert code == 0 and [a["status"] for a in result["actions"]] == ["applied"] * 5, result
     assert [p.name for p in logs.glob("app.log*")] == ["app.log"]

@@ -94,11 +94,11 @@ class RotateLogs(ActionKind):
         failed = proposal.context.get("failed") or []
         return "; ".join(failed[:3]) if failed else still_over(proposal)
 
-    def undo(self, action: dict) -> Proposal | str:
+    def undo(self, action: dict, check: bool = True) -> Proposal | str:
         steps = (action.get("before") or {}).get("steps")
         if not steps:
             return f"action {action['id']} rotated nothing; nothing to undo"
-        why = logrotate.revertible(steps)
+        why = logrotate.revertible(steps) if check else None
         if why:
             return f"not rolling back {action['id']} (logs.rotate {action['target']}): {why}"
         p = action["params"]

@@ -60,9 +60,10 @@ class ActionKind(ABC):
         A kind that changes no file returns none, and unless `reversible` it cannot be rolled back."""
         return []
 
-    def undo(self, action: dict[str, Any]) -> "Proposal | str | None":
+    def undo(self, action: dict[str, Any], check: bool = True) -> "Proposal | str | None":
         """For a kind that undoes itself from its own before-data instead of snapshots (a log rotation is renames,
-        not copies): the proposal that puts things back, or why it cannot. `action` is the stored row (params,
+        not copies): the proposal that puts things back, or why it cannot (`check`: look at the files now; a
+        dry-run that previewed a newer undo of the same target does not). `action` is the stored row (params,
         before). None: rollback restores the snapshots."""
         return None
 

@@ -65,12 +65,14 @@ def rollback(state: State, loaded: LoadedConfig, action_id: str | None, since: f
     run = ManualRun("rollback", loaded, state, dry_run)
     previewed: set[str] = set()  # paths a dry-run already "restored": their current state is not what counts
     for action in todo:
-        own = get_kind(action["kind"]).undo(action)
+        target = f"{action['kind']}:{action['target']}"
+        own = get_kind(action["kind"]).undo(action, check=not (dry_run and target in previewed))
         if own is not None:
             if isinstance(own, str):
                 run.refuse(action["id"], own)
                 continue
             result = run.apply(own)
+            previewed.add(target)
             if result.status == "applied":
                 with state.write() as conn:
                     conn.execute("UPDATE actions SET undone_by = ? WHERE id = ?", (result.id, action["id"]))

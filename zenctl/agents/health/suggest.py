@@ -111,7 +111,10 @@ def scan_mount(mountpoint: str, deadline: float, depth: int = 3) -> dict:
         except OSError:
             continue
         entries[directory] = len(children)
-        for entry in children:
+        for number, entry in enumerate(children):
+            if number % 1000 == 999 and time.monotonic() > deadline:
+                partial = True
+                break
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
@@ -122,7 +125,7 @@ def scan_mount(mountpoint: str, deadline: float, depth: int = 3) -> dict:
                 continue
             files += 1
             _add_up(sizes, mountpoint, entry.path, st.st_blocks * 512, depth)
-        if files and time.monotonic() > deadline:
+        if partial or (files and time.monotonic() > deadline):
             partial = True
             break
     return {"largest": _largest(sizes), "partial": partial, "files": files,
@@ -140,10 +143,14 @@ def _add_up(sizes: dict[str, int], mountpoint: str, path: str, size: int, depth:
 
 def _largest(sizes: dict[str, int]) -> list[dict]:
     """The biggest directories, preferring a subdirectory that holds (nearly) all of its parent's bytes."""
+    biggest_child: dict[str, int] = {}
+    for path, size in sizes.items():
+        parent = os.path.dirname(path)
+        biggest_child[parent] = max(biggest_child.get(parent, 0), size)
     ranked = sorted(sizes.items(), key=lambda item: -item[1])
     picked: list[tuple[str, int]] = []
     for path, size in ranked:
-        explained = any(other.startswith(path + os.sep) and other_size >= 0.9 * size for other, other_size in ranked)
+        explained = biggest_child.get(path, 0) >= 0.9 * size
         inside_picked = any(path.startswith(p + os.sep) or p.startswith(path + os.sep) for p, _ in picked)
         if size and not explained and not inside_picked:
             picked.append((path, size))
