@@ -14,6 +14,7 @@ import time
 
 from zenctl.actions.housekeeping import still_over
 from zenctl.agents.health import logrotate
+from zenctl.agents.health.decide import human_bytes
 from zenctl.core.actions import ActionFailed, ActionKind, Applied, Proposal, register
 from zenctl.core.commands import run_command
 
@@ -31,12 +32,6 @@ def _reopen(p: dict):
     return run
 
 
-def _frees_text(p: dict) -> str:
-    from zenctl.agents.health.decide import human_bytes
-
-    return f"frees about {human_bytes(p['frees'])}"
-
-
 @register
 class RotateLogs(ActionKind):
     name = "logs.rotate"
@@ -47,7 +42,7 @@ class RotateLogs(ActionKind):
     def preview(self, proposal: Proposal) -> str:
         p = proposal.params
         logs = ", ".join(f"{f['log']} ({f['why']})" for f in p["files"])
-        return f"rotate {len(p['files'])} log(s) of {p['set']}: {logs}; {_frees_text(p)}"
+        return f"rotate {len(p['files'])} log(s) of {p['set']}: {logs}; frees about {human_bytes(p['frees'])}"
 
     def apply(self, proposal: Proposal) -> Applied:
         p = proposal.params
@@ -61,7 +56,7 @@ class RotateLogs(ActionKind):
                         logrotate.apply_step(step)
                         done.append(step)
             except (logrotate.StepFailed, OSError) as exc:
-                failed.append(f"{item['log']}: {_text(exc)}")
+                failed.append(f"{item['log']}: {logrotate.error_text(exc)}")
                 _put_back(done, failed)
                 continue
             rotated.append((item, done))
@@ -81,7 +76,7 @@ class RotateLogs(ActionKind):
                     done.append(step)
                     compressed += 1
                 except (logrotate.StepFailed, OSError) as exc:
-                    failed.append(f"{step['src']} left uncompressed: {_text(exc)}")
+                    failed.append(f"{step['src']} left uncompressed: {logrotate.error_text(exc)}")
             logrotate.commit(done)
         proposal.context["failed"] = failed
         now = time.time()
@@ -130,7 +125,7 @@ class UnrotateLogs(ActionKind):
         try:
             done = logrotate.revert(copy.deepcopy(p["steps"]), _reopen(p))
         except (logrotate.StepFailed, OSError) as exc:
-            raise ActionFailed(f"undo stopped: {_text(exc)}") from None
+            raise ActionFailed(f"undo stopped: {logrotate.error_text(exc)}") from None
         return Applied(f"undid {p['undo']}: " + "; ".join(done))
 
     def verify(self, proposal: Proposal) -> str | None:
@@ -146,10 +141,5 @@ def _put_back(done: list[dict], failed: list[str]) -> None:
     try:
         logrotate.revert(done)
     except (logrotate.StepFailed, OSError) as exc:
-        failed.append(f"could not put everything back: {_text(exc)}")
+        failed.append(f"could not put everything back: {logrotate.error_text(exc)}")
 
-
-def _text(exc: Exception) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror}"
-    return str(exc)

@@ -42,6 +42,13 @@ class StepFailed(Exception):
     """A step could not be applied or reverted; the message says which file and why."""
 
 
+def error_text(exc: Exception) -> str:
+    """One line for a failed step: the file and the system's reason, or the step's own message."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror}"
+    return str(exc)
+
+
 @dataclass
 class FilePlan:
     """The rotation of one log file: why it is due, its steps, and about how many bytes it frees."""
@@ -135,7 +142,7 @@ def plan_set(spec, recorded: dict[str, float], now: float, force: str | None = N
                 continue
             plan.files.append(plan_file(log, st, spec, why, now))
         except (OSError, StepFailed) as exc:
-            plan.errors.append(f"{log}: {getattr(exc, 'strerror', None) or exc}")
+            plan.errors.append(error_text(exc) if getattr(exc, "filename", None) else f"{log}: {exc}")
     return plan
 
 
@@ -150,23 +157,23 @@ def plan_file(log: str, st: os.stat_result, spec, why: str, now: float) -> FileP
         kept = [g for g in gens if int(g[1]) < spec.keep]
         dropped = [g for g in gens if int(g[1]) >= spec.keep]
     for path, _, _ in dropped:
-        plan.steps.append({"op": "drop", "path": path, "ino": os.lstat(path).st_ino})
-        plan.frees += os.lstat(path).st_blocks * 512
-    uncompressed = [newest] if not spec.delaycompress else []
+        gone = os.lstat(path)
+        plan.steps.append({"op": "drop", "path": path, "ino": gone.st_ino})
+        plan.frees += gone.st_blocks * 512
+    to_compress = [(newest, log, st.st_size)] if not spec.delaycompress else []  # (name after, where now, size)
     for path, suffix, compressed in sorted(kept, key=lambda g: -int(g[1])) if not spec.dateext else kept:
-        target = path
+        current, target = os.lstat(path), path
         if not spec.dateext:
             target = f"{log}.{int(suffix) + 1}" + (".gz" if compressed else "")
-            plan.steps.append({"op": "move", "src": path, "dst": target, "ino": os.lstat(path).st_ino})
+            plan.steps.append({"op": "move", "src": path, "dst": target, "ino": current.st_ino})
         if not compressed:
-            uncompressed.append(target)
+            to_compress.append((target, path, current.st_size))
     op = "collapse" if spec.copytruncate else "rename"
     plan.steps.append({"op": op, "src": log, "dst": newest, "ino": st.st_ino})
     if spec.compress:
-        for path in uncompressed:
-            plan.steps.append({"op": "gzip", "src": path, "dst": f"{path}.gz"})
-            size = st.st_size if path == newest else _planned_size(plan.steps, path)
-            plan.frees += int(size * (1 - _ratio(log if path == newest else _source_of(plan.steps, path))))
+        for target, now_at, size in to_compress:
+            plan.steps.append({"op": "gzip", "src": target, "dst": f"{target}.gz"})
+            plan.frees += int(size * (1 - _ratio(now_at)))
     return plan
 
 
@@ -176,18 +183,6 @@ def _dated_name(log: str, now: float) -> str:
         if not (os.path.lexists(name) or os.path.lexists(name + ".gz")):
             return name
     raise StepFailed("rotated already within this second")
-
-
-def _source_of(steps: list[dict], path: str) -> str:
-    """Where the file that a planned move leaves at `path` is now."""
-    return next((s["src"] for s in steps if s.get("dst") == path and s["op"] == "move"), path)
-
-
-def _planned_size(steps: list[dict], path: str) -> int:
-    try:
-        return os.lstat(_source_of(steps, path)).st_size
-    except OSError:
-        return 0
 
 
 def _ratio(path: str) -> float:
@@ -471,8 +466,7 @@ def revert(steps: list[dict], reopen=None) -> list[str]:
         try:
             done.append(revert_step(step, reopen, remade))
         except (StepFailed, OSError) as exc:
-            text = f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise StepFailed(f"{text} (after {len(done)} of {len(steps)} step(s)"
+            raise StepFailed(f"{error_text(exc)} (after {len(done)} of {len(steps)} step(s)"
                              + (f": {'; '.join(done)}" if done else "") + ")") from None
     return done
 
@@ -495,10 +489,3 @@ def revertible(steps: list[dict]) -> str | None:
             return f"{source} exists again since the rotation"
         present[target], present[source] = False, True
     return None
-
-
-def describe(steps: list[dict]) -> list[str]:
-    words = {"drop": "delete {path} (beyond keep)", "move": "move {src} to {dst}", "gzip": "compress {src}",
-             "rename": "rename {src} to {dst} and create a new empty {src}",
-             "collapse": "copy {src} to {dst} and cut the copied part off (copytruncate)"}
-    return [words[s["op"]].format(**s) for s in steps]

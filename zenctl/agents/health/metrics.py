@@ -129,15 +129,19 @@ def read_mounts(ignore: list[str], timeout: float) -> list[MountFacts]:
     return facts
 
 
+def space(vfs: os.statvfs_result) -> tuple[int, int]:
+    """(used, available) bytes as df counts them: used% is used / (used + available), the share of the space
+    non-root users can use that is taken."""
+    return (vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize, vfs.f_bavail * vfs.f_frsize
+
+
 def _statvfs(mount: MountFacts) -> None:
     try:
         vfs = os.statvfs(mount.mountpoint)
     except OSError as exc:
         mount.error = f"statvfs failed: {exc.strerror}"
         return
-    used = (vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize
-    avail = vfs.f_bavail * vfs.f_frsize
-    # like df: the share of the space non-root users can use that is taken
+    used, avail = space(vfs)
     mount.disk_percent = 100.0 * used / (used + avail) if used + avail else 0.0
     mount.disk_free_bytes = avail
     mount.disk_total_bytes = vfs.f_blocks * vfs.f_frsize

@@ -15,16 +15,15 @@ import os
 from zenctl.agents.health import housekeeping
 from zenctl.agents.health.decide import human_bytes
 from zenctl.agents.health.logrotate import matching_logs
+from zenctl.agents.health.metrics import space
 from zenctl.core.actions import Proposal
 from zenctl.core.agent import Finding
 
 
 def needed_bytes(mountpoint: str, threshold: float) -> int:
     """Bytes to free for the mount's use (used / (used + available), as df counts) to be at or under threshold."""
-    vfs = os.statvfs(mountpoint)
-    used = (vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize
-    usable = used + vfs.f_bavail * vfs.f_frsize
-    return max(0, math.ceil(used - threshold / 100 * usable))
+    used, available = space(os.statvfs(mountpoint))
+    return max(0, math.ceil(used - threshold / 100 * (used + available)))
 
 
 def over(mountpoint: str, threshold: float) -> str | None:
