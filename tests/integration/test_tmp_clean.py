@@ -101,21 +101,22 @@ def test_a_directory_swapped_for_a_symlink_before_it_is_opened_is_not_followed(t
         sweep.errors
 
 
-def test_a_directory_swapped_after_it_was_opened_is_cleaned_where_it_went_not_through_the_link(tmp_path):
+def test_a_directory_swapped_after_it_was_opened_is_left_alone_where_it_went_and_not_followed(tmp_path):
     root, outside = tree(tmp_path)
     (outside / "old2").write_text("same name as a/old2")
     old(outside / "old2")
 
     class Swapping(Walker):
-        def _walk(self, fd, prefix):
-            if prefix == "a/":  # we hold a's descriptor; a is renamed away and replaced by a symlink
-                os.rename(root / "a", tmp_path / "a-moved")
+        def _list(self, fd):
+            if self.stack and self.stack[-1].relative == "":  # a was just opened; it is renamed away, a symlink
+                os.rename(root / "a", tmp_path / "a-moved")  # takes its place
                 os.symlink(outside, root / "a")
-            return super()._walk(fd, prefix)
+            return super()._list(fd)
 
-    Swapping(TmpRoot(root=str(root), age=864000, age_by=["mtime"]), delete=True).run()
+    sweep = Swapping(TmpRoot(root=str(root), age=864000, age_by=["mtime"]), delete=True).run()
     assert (outside / "old2").read_text() == "same name as a/old2"
-    assert not (tmp_path / "a-moved" / "old2").exists()  # the directory we held was cleaned
+    assert (tmp_path / "a-moved" / "old2").exists()  # out of the root now: nothing deleted in it
+    assert "a: moved out of the root while cleaning; nothing more deleted in it" in sweep.errors, sweep.errors
 
 
 def test_device_nodes_and_other_file_systems_are_left_alone(zenctl, tmp_path):

@@ -18,6 +18,7 @@ from zenctl.core.state import State
 from zenctl.core.timeutil import iso
 
 GENESIS = "0" * 64
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SECRETS = [
     (re.compile(r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|routing[_-]?key)(\s*[=:]\s*)(\S+)"), r"\1\2***"),
     (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)([^@\s]+)(@)"), r"\1***\3"),
@@ -43,11 +44,23 @@ class VerifyResult:
     problem: str = ""
 
 
+def storable(text: str) -> str:
+    """Text that SQLite and UTF-8 can hold. A file name's undecodable bytes reach Python as lone surrogates, which
+    neither can encode: they become `\\xNN` (other lone surrogates `\\uNNNN`). A net under every message; names
+    meant to be read back exactly are escaped by `untrusted.name` before."""
+    return _SURROGATE.sub(_surrogate, text)
+
+
+def _surrogate(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
 def scrub(text: str) -> str:
-    """Mask passwords, tokens and URL credentials before they reach the log."""
+    """Mask passwords, tokens and URL credentials before they reach the log (and make the text storable)."""
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
-    return text
+    return storable(text)
 
 
 def _scrub_data(value: Any) -> Any:
@@ -62,9 +75,10 @@ def _scrub_data(value: Any) -> Any:
 
 def entry_hash(prev_hash: str, seq: int, ts: str, agent: str, run_id: str | None, event: str, message: str,
                data: str) -> str:
-    """SHA-256 over the previous hash and this entry's fields in a fixed JSON layout."""
+    """SHA-256 over the previous hash and this entry's fields in a fixed JSON layout. surrogatepass: a lone
+    surrogate hashes instead of raising (valid text encodes exactly as plain UTF-8, so old hashes still match)."""
     payload = json.dumps([seq, ts, agent, run_id, event, message, data], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
+    return hashlib.sha256((prev_hash + payload).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def append(state: State, entries: Iterable[Entry], ts: str | None = None) -> list[int]:
@@ -79,10 +93,12 @@ def append(state: State, entries: Iterable[Entry], ts: str | None = None) -> lis
         for entry in entries:
             seq += 1
             stamp = ts or iso()
-            message = scrub(entry.message)
+            agent, event, message = storable(entry.agent), storable(entry.event), scrub(entry.message)
+            run_id = storable(entry.run_id) if entry.run_id is not None else None
+            # strings are scrubbed (storable); a key's lone surrogate is written \udcNN by ensure_ascii
             data = json.dumps(_scrub_data(entry.data), sort_keys=True, separators=(",", ":"), default=str)
-            digest = entry_hash(prev, seq, stamp, entry.agent, entry.run_id, entry.event, message, data)
-            rows.append((seq, stamp, entry.agent, entry.run_id, entry.event, message, data, prev, digest))
+            digest = entry_hash(prev, seq, stamp, agent, run_id, event, message, data)
+            rows.append((seq, stamp, agent, run_id, event, message, data, prev, digest))
             prev = digest
         conn.executemany("INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('audit_head', ?)", (f"{seq}:{prev}",))
