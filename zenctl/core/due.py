@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 
-CLOCK_SLACK = 60.0  # a last run further than this in the future means the clock was set back
+from zenctl.core.timeutil import from_future
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def last_fire(schedule: str, now: float, zone: tzinfo | None = None) -> tuple[fl
 
 def is_due(timing: Timing, last: float | None, now: float, zone: tzinfo | None = None) -> bool:
     """Whether a `run --due` at `now` should run the agent, given the start of its last run."""
-    if last is not None and last > now + CLOCK_SLACK:
+    if from_future(last, now):
         return True
     if timing.schedule:
         fire, slot_start = last_fire(timing.schedule, now, zone)
@@ -111,7 +111,7 @@ def stale_reason(timing: Timing, reference: float | None, now: float, zone: tzin
     its schedule was installed if it never ran; with neither, it is not judged."""
     from zenctl.core.timeutil import ago, iso
 
-    if reference is None or reference > now + CLOCK_SLACK:
+    if reference is None or from_future(reference, now):
         return None
     if timing.schedule:
         expected, _ = last_fire(timing.schedule, now - timing.grace, zone)

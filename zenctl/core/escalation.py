@@ -8,6 +8,10 @@
 
 Next to the ladder: the host-wide rate limit on automatic repairs and a circuit breaker per action kind and
 target. The gates are read inside the transaction that records the action, so concurrent runs see each other.
+
+A stored time in the future (written while the clock was ahead, then set back) never holds a repair: a backoff
+that started in the future, a circuit opened in the future and actions dated in the future are ignored by the
+gates, and the ladder's own times (cleared, alerted) are taken as now.
 """
 
 import time
@@ -18,7 +22,7 @@ from zenctl.core.agent import Finding
 from zenctl.core.audit import Entry
 from zenctl.core.config import Config
 from zenctl.core.state import State
-from zenctl.core.timeutil import ago, iso
+from zenctl.core.timeutil import CLOCK_SLACK, ago, from_future, iso
 
 PROBLEM_COLUMNS = ("agent", "check_name", "state", "status", "level", "attempts", "next_attempt", "first_seen",
                    "last_seen", "cleared_at", "message", "alerted", "alerted_at")
@@ -54,22 +58,31 @@ def auto_gate(state: State, config: Config, agent: str, kind: str, target: str, 
         if attempts > ladder.max_retries:
             return Hold("exhausted", f"{attempts} repair attempts failed (1 + {ladder.max_retries} retries); "
                                      "left to people (alerted)")
-        if found["next_attempt"] and now < found["next_attempt"]:
+        next_attempt = found["next_attempt"]
+        wait = ladder.backoff_base * ladder.backoff_factor ** (attempts - 1)  # next_attempt = failure + wait
+        if next_attempt and now < next_attempt and not from_future(next_attempt - wait, now):
             return Hold("backoff", f"retry {attempts} of {ladder.max_retries} waits for backoff until "
                                    f"{iso(found['next_attempt'])} (in {ago(found['next_attempt'] - now)})")
     circuit = state.conn.execute("SELECT state, failures, opened_at FROM circuits WHERE kind = ? AND target = ?",
                                  (kind, target)).fetchone()
-    if circuit and circuit[0] == "open" and now < circuit[2] + config.policy.circuit_cooldown:
+    if circuit and circuit[0] == "open" and now < circuit[2] + config.policy.circuit_cooldown \
+            and not from_future(circuit[2], now):  # opened in the future: let the half-open trial run
         return Hold("circuit", f"circuit for {kind} {target} is open after {circuit[1]} consecutive failures; "
                                f"half-opens at {iso(circuit[2] + config.policy.circuit_cooldown)}")
     limit = config.policy.max_auto_repairs_per_hour
     used = state.conn.execute(
         "SELECT COUNT(*) FROM actions WHERE mode = 'auto' AND status IN ('applying', 'applied', 'failed') "
-        "AND created >= ?", (iso(now - 3600),)).fetchone()[0]
+        "AND created >= ? AND created <= ?", _last_hour(now)).fetchone()[0]
     if used >= limit:
         return Hold("rate_limit", f"rate limited: {used} automatic repairs in the last hour, "
                                   f"max_auto_repairs_per_hour is {limit}")
     return None
+
+
+def _last_hour(now: float) -> tuple[str, str]:
+    """Bounds of `created` for "within the last hour": actions dated in the future (a clock that was ahead) are not
+    counted, or they would hold every repair until that date."""
+    return iso(now - 3600), iso(now + CLOCK_SLACK)
 
 
 def circuit_result(state: State, config: Config, kind: str, target: str, ok: bool, agent: str, run_id: str,
@@ -109,6 +122,7 @@ def update(state: State, config: Config, agent: str, run_id: str, findings: list
     notes: list[str] = []
     seen = set()
     with state.write() as conn:
+        _clock_was_ahead(state, agent, run_id, now)
         for finding in findings:
             seen.add(finding.check)
             mine = [a for a in actions if a.check == finding.check]
@@ -196,6 +210,18 @@ def update(state: State, config: Config, agent: str, run_id: str, findings: list
     return notes
 
 
+def _clock_was_ahead(state: State, agent: str, run_id: str, now: float) -> None:
+    """Times of the agent's problems stored in the future (a clock that was ahead) are taken as now, audited: a
+    problem cleared "next year" would never resolve, an alert sent "next year" never be repeated."""
+    changed = sum(state.conn.execute(f"UPDATE problems SET {column} = ? WHERE agent = ? AND {column} > ?",
+                                     (now, agent, now + CLOCK_SLACK)).rowcount
+                  for column in ("cleared_at", "alerted_at"))
+    if changed:
+        audit.append(state, [Entry(agent, "problem.clock", f"{changed} problem time(s) of {agent} lay in the future "
+                                                           "(the clock was ahead, then set back); taken as now",
+                                   run_id, {"now": iso(now)})])
+
+
 def _resolve(state: State, config: Config, row: dict, key: str, message: str, run_id: str, now: float) -> None:
     state.conn.execute("UPDATE problems SET state = 'resolved', level = 0 WHERE agent = ? AND check_name = ?",
                        (row["agent"], row["check_name"]))
@@ -211,7 +237,7 @@ def _safe_mode_trigger(state: State, config: Config, agent: str, run_id: str, fi
     reason = None
     if trigger.failed_repairs_per_hour is not None:
         failed = state.conn.execute("SELECT COUNT(*) FROM actions WHERE mode = 'auto' AND status = 'failed' AND "
-                                    "created >= ?", (iso(now - 3600),)).fetchone()[0]
+                                    "created >= ? AND created <= ?", _last_hour(now)).fetchone()[0]
         if failed > trigger.failed_repairs_per_hour:
             reason = (f"{failed} automatic repairs failed within an hour "
                       f"(more than {trigger.failed_repairs_per_hour})")
@@ -237,6 +263,9 @@ def open_circuits(state: State, config: Config) -> list[dict]:
     rows = state.conn.execute("SELECT kind, target, failures, opened_at FROM circuits WHERE state = 'open'"
                               ).fetchall()
     now = time.time()
-    return [{"kind": k, "target": t, "failures": f, "opened": iso(o),
-             "state": "half-open" if now >= o + config.policy.circuit_cooldown else "open",
-             "half_opens": iso(o + config.policy.circuit_cooldown)} for k, t, f, o in rows]
+    circuits = []
+    for kind, target, failures, opened in rows:
+        half_opens = now if from_future(opened, now) else opened + config.policy.circuit_cooldown
+        circuits.append({"kind": kind, "target": target, "failures": failures, "opened": iso(opened),
+                         "state": "half-open" if now >= half_opens else "open", "half_opens": iso(half_opens)})
+    return circuits

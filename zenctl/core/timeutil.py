@@ -9,6 +9,9 @@ from zenctl.errors import UsageError
 _FMT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+# A stored time further than this past now was written while the clock was ahead (then set back): no gate may
+# wait for it. Small enough to catch a wrong clock, large enough for clocks of two hosts sharing a state.
+CLOCK_SLACK = 60.0
 
 
 def iso(epoch: float | None = None) -> str:
@@ -28,6 +31,11 @@ def parse_duration(text: str) -> float:
     if seconds is None:
         raise UsageError(f"invalid duration {text!r}: use a number and one of s, m, h, d, w (e.g. 1h)")
     return seconds
+
+
+def from_future(stored: float | None, now: float) -> bool:
+    """Whether a stored time lies beyond `now` (and the slack): written by a clock that was ahead."""
+    return stored is not None and stored > now + CLOCK_SLACK
 
 
 def epoch(stamp: str) -> float:
