@@ -17,6 +17,7 @@ from zenctl.agents.health import logrotate
 from zenctl.agents.health.decide import human_bytes
 from zenctl.core.actions import ActionFailed, ActionKind, Applied, Proposal, register
 from zenctl.core.commands import run_command
+from zenctl.core.untrusted import name as shown
 
 
 def _reopen(p: dict):
@@ -41,7 +42,7 @@ class RotateLogs(ActionKind):
 
     def preview(self, proposal: Proposal) -> str:
         p = proposal.params
-        logs = ", ".join(f"{f['log']} ({f['why']})" for f in p["files"])
+        logs = ", ".join(f"{shown(f['log'])} ({f['why']})" for f in p["files"])
         return f"rotate {len(p['files'])} log(s) of {p['set']}: {logs}; frees about {human_bytes(p['frees'])}"
 
     def apply(self, proposal: Proposal) -> Applied:
@@ -56,7 +57,7 @@ class RotateLogs(ActionKind):
                         logrotate.apply_step(step)
                         done.append(step)
             except (logrotate.StepFailed, OSError) as exc:
-                failed.append(f"{item['log']}: {logrotate.error_text(exc)}")
+                failed.append(f"{shown(item['log'])}: {logrotate.error_text(exc)}")
                 _put_back(done, failed)
                 continue
             rotated.append((item, done))
@@ -76,7 +77,7 @@ class RotateLogs(ActionKind):
                     done.append(step)
                     compressed += 1
                 except (logrotate.StepFailed, OSError) as exc:
-                    failed.append(f"{step['src']} left uncompressed: {logrotate.error_text(exc)}")
+                    failed.append(f"{shown(step['src'])} left uncompressed: {logrotate.error_text(exc)}")
             logrotate.commit(done)
         proposal.context["failed"] = failed
         now = time.time()
@@ -114,8 +115,11 @@ class UnrotateLogs(ActionKind):
         p = proposal.params
         undo = {"drop": "not restored: {path} (deleted, beyond keep)", "move": "move {dst} back to {src}",
                 "gzip": "decompress {dst}", "rename": "put {dst} back as {src}, appending what was written since",
-                "collapse": "put {dst} back in front of {src}"}
-        return f"undo {p['undo']}: " + "; ".join(undo[s["op"]].format(**s) for s in reversed(p["steps"]))
+                "collapse": "put {dst} back in front of {src}",
+                "clean": "not restored: {path} (left by a rotation that died)"}
+        return f"undo {p['undo']}: " + "; ".join(
+            undo[s["op"]].format(**{k: shown(v) if isinstance(v, str) else v for k, v in s.items()})
+            for s in reversed(p["steps"]))
 
     def apply(self, proposal: Proposal) -> Applied:
         p = proposal.params
@@ -133,7 +137,7 @@ class UnrotateLogs(ActionKind):
 
         for step in proposal.params["steps"]:  # a compressed file's name is another step's target, checked there
             if step["op"] in ("move", "rename", "collapse") and not os.path.lexists(step["src"]):
-                return f"{step['src']} is not back"
+                return f"{shown(step['src'])} is not back"
         return None
 
 

@@ -8,6 +8,7 @@ from zenctl.agents.health import logrotate
 from zenctl.agents.health.decide import human_bytes
 from zenctl.core.actions import Proposal
 from zenctl.core.agent import Finding
+from zenctl.core.untrusted import name as shown
 
 
 def tmp_plan(spec, now: float) -> tuple[Finding, list[Proposal], int]:
@@ -50,7 +51,7 @@ def logs_plan(spec, recorded: dict[str, float], now: float,
     plan = logrotate.plan_set(spec, recorded, now, force)
     check = f"logs:{spec.name}"
     frees = sum(f.frees for f in plan.files)
-    evidence = {"due": [{"log": f.log, "why": f.why, "frees": f.frees} for f in plan.files],
+    evidence = {"due": [{"log": shown(f.log), "why": f.why, "frees": f.frees} for f in plan.files],
                 "not_due": plan.not_due, "errors": plan.errors[:20]}
     if not plan.files:
         if plan.errors:
@@ -63,7 +64,7 @@ def logs_plan(spec, recorded: dict[str, float], now: float,
     params = {"set": spec.name, "files": [{"log": f.log, "why": f.why, "steps": f.steps, "frees": f.frees}
                                           for f in plan.files],
               "postrotate": spec.postrotate, "postrotate_timeout": spec.postrotate_timeout, "frees": frees}
-    reason = f"{spec.name}: " + "; ".join(f"{f.log} {f.why}" for f in plan.files[:5])
+    reason = f"{spec.name}: " + "; ".join(f"{shown(f.log)} {f.why}" for f in plan.files[:5])
     return (Finding(check, status, message, len(plan.files), None, "", evidence),
             [Proposal("logs.rotate", spec.name, params, reason, check)], frees)
 

@@ -9,12 +9,19 @@ Two of logrotate's failure modes are avoided by design:
 - Rotation state. logrotate keeps one state file, and a bad line in it stopped every rotation while disks filled.
   Here the time a file was last rotated comes from zenctl's audit of its own rotations and, failing that, from the
   newest generation on disk; neither being missing or wrong stops a size trigger, and a log with no history at all
-  counts as due.
+  counts as due. Leftovers of a rotation that died (a generation both plain and compressed, half-written
+  temporary files) are cleared by the next one instead of failing it.
 - copytruncate loss. logrotate copies the file, then truncates it, and what was written in between is lost. Here
   the copied part is cut off the front with fallocate(FALLOC_FL_COLLAPSE_RANGE), which the kernel serialises with
   appending writes, so nothing is lost. The cut is at a block boundary, so the rotated file's last line may
   continue at the start of the live file. Where the file system cannot collapse (tmpfs, NFS) the classic copy and
   truncate is used, and the result says so.
+
+Root rotates logs in directories that other accounts write (/var/log/app owned by app), so, as logrotate's `su`
+checks do, nothing found there is trusted by name (see `open_dir` and `_open`): the directories on a log's way
+must be real (a symlink is followed only where root alone could have placed it) and writable only by root and the
+owner of the log's directory; every file is opened relative to its directory's descriptor, never through a
+symlink, and must be a regular file with one name; a generation keeps the live log's owner and mode.
 """
 
 import contextlib
@@ -22,18 +29,23 @@ import ctypes
 import ctypes.util
 import errno
 import glob
+import grp
 import gzip
 import os
+import pwd
 import re
 import stat
 import time
 import zlib
 from dataclasses import dataclass, field
 
+from zenctl.core.untrusted import name as shown
+
 FALLOC_FL_COLLAPSE_RANGE = 0x08
 FALLOC_FL_INSERT_RANGE = 0x20
 _CHUNK = 1 << 20
-_GENERATION = re.compile(r"(\.\d+|-\d{8}(-\d{6})?)(\.gz)?$|\.gz$")
+_GENERATION = re.compile(r"(\.\d+|-\d{8}(-\d{6})?)(\.gz)?$|\.gz$|\.zenctl-(tmp|drop)$")
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
 
@@ -45,7 +57,7 @@ class StepFailed(Exception):
 def error_text(exc: Exception) -> str:
     """One line for a failed step: the file and the system's reason, or the step's own message."""
     if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror}"
+        return f"{shown(str(exc.filename)) + ': ' if exc.filename else ''}{exc.strerror}"
     return str(exc)
 
 
@@ -67,19 +79,184 @@ class SetPlan:
     errors: list[str] = field(default_factory=list)
 
 
-def matching_logs(globs: list[str]) -> list[str]:
-    """Regular files the globs match, never a rotated generation (.1, -20261124, .gz) of another log."""
-    found: set[str] = set()
-    for pattern in globs:
-        for path in glob.glob(pattern):
-            if _GENERATION.search(os.path.basename(path)):
+# Where root may act -----------------------------------------------------------------------------------------------
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _writer(st: os.stat_result, owner: int, sticky_ok: bool) -> str | None:
+    """Who besides root, zenctl's own account and `owner` can change the entries of the directory `st`, in words
+    (None: nobody). In a sticky directory (/tmp) other users cannot replace what they do not own: with `sticky_ok`
+    they do not count."""
+    if st.st_uid not in (0, os.geteuid(), owner):
+        return f"user {_user(st.st_uid)}"
+    if st.st_mode & stat.S_IWGRP and st.st_gid not in (0, os.getegid()):
+        try:
+            return f"group {grp.getgrgid(st.st_gid).gr_name}"
+        except KeyError:
+            return f"group {st.st_gid}"
+    if st.st_mode & stat.S_IWOTH and not (sticky_ok and st.st_mode & stat.S_ISVTX):
+        return "every user"
+    return None
+
+
+def open_dir(directory: str) -> int:
+    """A descriptor of the log directory `directory`, walked from / one name at a time. Refused (StepFailed): a
+    symlink in a directory that anyone but root can change (it could point anywhere, root's own directories
+    included), and a directory on the way writable by anyone but root and the owner of `directory` (who could swap
+    what follows for a link or another directory). The owner of the log directory may write in it: everything
+    there is opened relative to this descriptor and checked after opening (`_open`)."""
+    stack = [("/", os.open("/", _DIRECTORY))]
+    passed = [("/", os.fstat(stack[0][1]))]  # every directory walked through, also those left by .. or a symlink
+    todo = directory.split("/")[::-1]
+    hops = 0
+    try:
+        while todo:
+            part = todo.pop()
+            if part in ("", "."):
                 continue
+            if part == "..":
+                if len(stack) > 1:
+                    os.close(stack.pop()[1])
+                continue
+            here, parent = stack[-1]
+            path = os.path.join(here, part)
+            seen = os.stat(part, dir_fd=parent, follow_symlinks=False)
+            if stat.S_ISLNK(seen.st_mode):
+                who = _writer(os.fstat(parent), 0, False)
+                if who:
+                    raise StepFailed(f"{shown(path)} is a symlink in a directory {who} can change; refused")
+                hops += 1
+                if hops > 40:
+                    raise StepFailed(f"{shown(directory)}: too many symlinks")
+                target = os.readlink(part, dir_fd=parent)
+                if target.startswith("/"):
+                    while len(stack) > 1:
+                        os.close(stack.pop()[1])
+                todo.extend(target.split("/")[::-1])
+                continue
+            stack.append((path, os.open(part, _DIRECTORY, dir_fd=parent)))
+            passed.append((path, os.fstat(stack[-1][1])))
+            if passed[-1][1].st_ino != seen.st_ino:
+                raise StepFailed(f"{shown(path)} was replaced while it was checked")
+        final = os.fstat(stack[-1][1])
+        for path, st in passed:
+            who = _writer(st, final.st_uid, st.st_ino != final.st_ino or st.st_dev != final.st_dev)
+            if who:
+                raise StepFailed(f"{shown(path)} is writable by {who}; refused (the directories on a log's way may "
+                                 f"be writable only by root and the owner of the log's directory)")
+        return stack.pop()[1]
+    finally:
+        for _, fd in stack:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def _at(path: str, *others: str):
+    """The checked descriptor of `path`'s directory and the file names of `path` and `others` (its siblings)."""
+    directory, name = os.path.split(path)
+    if any(os.path.dirname(other) != directory for other in others):
+        raise StepFailed(f"{shown(path)}: its generations must be in its own directory")
+    fd = open_dir(directory)
+    try:
+        yield fd, name, *(os.path.basename(other) for other in others)
+    finally:
+        os.close(fd)
+
+
+def _check(st: os.stat_result, path: str, ino: int | None = None, uid: int | None = None) -> os.stat_result:
+    """A file root may read, write or move: regular, with one name, the inode planned, owned by `uid`."""
+    if stat.S_ISLNK(st.st_mode):
+        raise StepFailed(f"{shown(path)} is a symlink; refused (a log is rotated as the file itself, never "
+                         f"through a link)")
+    if not stat.S_ISREG(st.st_mode):
+        raise StepFailed(f"{shown(path)} is not a regular file; refused")
+    if st.st_nlink > 1:
+        raise StepFailed(f"{shown(path)} has {st.st_nlink} names (hard links); refused")
+    if ino is not None and st.st_ino != ino:
+        raise StepFailed(f"{shown(path)} was replaced since it was observed")
+    if uid is not None and st.st_uid != uid:
+        raise StepFailed(f"{shown(path)} is owned by {_user(st.st_uid)}, not by the log's owner {_user(uid)}; "
+                         f"refused")
+    return st
+
+
+def _lstat(dfd: int, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _expect(dfd: int, name: str, path: str, ino: int | None, uid: int | None = None) -> os.stat_result:
+    st = _lstat(dfd, name)
+    if st is None:
+        raise StepFailed(f"{shown(path)} is gone since it was observed")
+    return _check(st, path, ino, uid)
+
+
+def _open(dfd: int, name: str, path: str, flags: int, ino: int | None = None,
+          uid: int | None = None) -> tuple[int, os.stat_result]:
+    """Open a file of a log directory after and before checking it (`_check`): what the name points to can change
+    in between, what the descriptor holds cannot. O_NONBLOCK: a FIFO swapped in never hangs the open."""
+    seen = _expect(dfd, name, path, ino, uid)
+    try:
+        fd = os.open(name, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOENT):
+            raise StepFailed(f"{shown(path)} was replaced since it was observed") from None
+        raise
+    try:
+        return fd, _check(os.fstat(fd), path, seen.st_ino, uid)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def find_logs(globs: list[str]) -> tuple[list[str], list[str]]:
+    """Regular files the globs match, never a rotated generation (.1, -20261124, .gz) of another log; and why the
+    others were refused (a symlink, a hard link, a directory on the way that others can change)."""
+    found: set[str] = set()
+    refused: list[str] = []
+    trusted: dict[str, int | str] = {}
+    for pattern in globs:
+        for path in sorted(glob.glob(pattern)):
+            directory, name = os.path.split(path)
+            if _GENERATION.search(name) or path in found:
+                continue
+            if directory not in trusted:
+                try:
+                    trusted[directory] = open_dir(directory)
+                except StepFailed as exc:
+                    trusted[directory] = str(exc)
+                except OSError as exc:
+                    trusted[directory] = f"{shown(directory)}: {error_text(exc)}"
+            dfd = trusted[directory]
+            if isinstance(dfd, str):
+                refused.append(dfd)
+                continue
+            st = _lstat(dfd, name)
+            if st is None or stat.S_ISDIR(st.st_mode):
+                continue  # gone since the glob saw it (missing logs are fine), or a directory
             try:
-                if stat.S_ISREG(os.lstat(path).st_mode):
-                    found.add(path)
-            except OSError:
-                continue  # gone since the glob saw it: missing logs are fine
-    return sorted(found)
+                _check(st, path)
+            except StepFailed as exc:
+                refused.append(str(exc))
+                continue
+            found.add(path)
+    for dfd in trusted.values():
+        if isinstance(dfd, int):
+            os.close(dfd)
+    return sorted(found), list(dict.fromkeys(refused))
+
+
+def matching_logs(globs: list[str]) -> list[str]:
+    """The logs the globs match that root may rotate (`find_logs`)."""
+    return find_logs(globs)[0]
 
 
 def generations(log: str, dateext: bool) -> list[tuple[str, str, bool]]:
@@ -93,8 +270,8 @@ def generations(log: str, dateext: bool) -> list[tuple[str, str, bool]]:
         if match:
             found.append((os.path.join(directory, entry), match.group(1), bool(match.group(2))))
     if dateext:
-        return sorted(found, key=lambda g: g[1], reverse=True)
-    return sorted(found, key=lambda g: int(g[1]))
+        return sorted(found, key=lambda g: (g[1], g[2]), reverse=True)
+    return sorted(found, key=lambda g: (int(g[1]), g[2]))
 
 
 def last_rotated(log: str, spec, recorded: float | None, now: float) -> float | None:
@@ -131,7 +308,8 @@ def due(log: str, st: os.stat_result, spec, last: float | None, now: float) -> s
 def plan_set(spec, recorded: dict[str, float], now: float, force: str | None = None) -> SetPlan:
     """What rotating the set would do now; with `force` (the reason), every non-empty file is due."""
     plan = SetPlan(spec.name)
-    for log in matching_logs(spec.paths):
+    logs, plan.errors = find_logs(spec.paths)
+    for log in logs:
         try:
             st = os.lstat(log)
             why = due(log, st, spec, last_rotated(log, spec, recorded.get(log), now), now)
@@ -140,15 +318,20 @@ def plan_set(spec, recorded: dict[str, float], now: float, force: str | None = N
             if why is None:
                 plan.not_due += 1
                 continue
-            plan.files.append(plan_file(log, st, spec, why, now))
+            plan.files.append(plan_file(log, st, spec, why, now, plan.errors))
         except (OSError, StepFailed) as exc:
-            plan.errors.append(error_text(exc) if getattr(exc, "filename", None) else f"{log}: {exc}")
+            plan.errors.append(error_text(exc) if getattr(exc, "filename", None) else f"{shown(log)}: {exc}")
     return plan
 
 
-def plan_file(log: str, st: os.stat_result, spec, why: str, now: float) -> FilePlan:
+def plan_file(log: str, st: os.stat_result, spec, why: str, now: float, errors: list[str]) -> FilePlan:
+    """The steps rotating `log` takes. Generations that are not plain files with one name refuse the log; one
+    owned by someone else than the log's owner is not compressed (`errors` says so)."""
     plan = FilePlan(log, why)
-    gens = generations(log, spec.dateext)
+    _plan_leftovers(plan, log)
+    gens = [(path, suffix, compressed, _check(os.lstat(path), path))
+            for path, suffix, compressed in generations(log, spec.dateext)]
+    gens, leave = _plan_doubles(plan, gens, errors)
     if spec.dateext:
         newest = _dated_name(log, now)
         kept, dropped = gens[:spec.keep - 1], gens[spec.keep - 1:]
@@ -156,25 +339,63 @@ def plan_file(log: str, st: os.stat_result, spec, why: str, now: float) -> FileP
         newest = f"{log}.1"
         kept = [g for g in gens if int(g[1]) < spec.keep]
         dropped = [g for g in gens if int(g[1]) >= spec.keep]
-    for path, _, _ in dropped:
-        gone = os.lstat(path)
+    for path, _, _, gone in dropped:
         plan.steps.append({"op": "drop", "path": path, "ino": gone.st_ino})
         plan.frees += gone.st_blocks * 512
     to_compress = [(newest, log, st.st_size)] if not spec.delaycompress else []  # (name after, where now, size)
-    for path, suffix, compressed in sorted(kept, key=lambda g: -int(g[1])) if not spec.dateext else kept:
-        current, target = os.lstat(path), path
+    for path, suffix, compressed, current in sorted(kept, key=lambda g: -int(g[1])) if not spec.dateext else kept:
+        target = path
         if not spec.dateext:
             target = f"{log}.{int(suffix) + 1}" + (".gz" if compressed else "")
             plan.steps.append({"op": "move", "src": path, "dst": target, "ino": current.st_ino})
-        if not compressed:
-            to_compress.append((target, path, current.st_size))
+        if compressed or path in leave:
+            continue
+        if current.st_uid != st.st_uid:
+            errors.append(f"{shown(path)} is owned by {_user(current.st_uid)}, not by the log's owner "
+                          f"{_user(st.st_uid)}; left uncompressed")
+            continue
+        to_compress.append((target, path, current.st_size))
     op = "collapse" if spec.copytruncate else "rename"
     plan.steps.append({"op": op, "src": log, "dst": newest, "ino": st.st_ino})
     if spec.compress:
         for target, now_at, size in to_compress:
-            plan.steps.append({"op": "gzip", "src": target, "dst": f"{target}.gz"})
+            plan.steps.append({"op": "gzip", "src": target, "dst": f"{target}.gz", "uid": st.st_uid})
             plan.frees += int(size * (1 - _ratio(now_at)))
     return plan
+
+
+def _plan_leftovers(plan: FilePlan, log: str) -> None:
+    """Remove what a rotation of `log` that died left behind: half-written compressed files, dropped generations
+    not yet deleted (hidden names only zenctl uses)."""
+    directory, name = os.path.split(log)
+    pattern = re.compile(rf"\.{re.escape(name)}(\.\d+|-\d{{8}}(-\d{{6}})?)(\.gz)?\.zenctl-(tmp|drop)")
+    for entry in os.listdir(directory):
+        if pattern.fullmatch(entry):
+            path = os.path.join(directory, entry)
+            left = os.lstat(path)
+            if not stat.S_ISDIR(left.st_mode):
+                plan.steps.append({"op": "clean", "path": path, "ino": left.st_ino})
+                plan.frees += left.st_blocks * 512
+
+
+def _plan_doubles(plan: FilePlan, gens: list[tuple], errors: list[str]) -> tuple[list[tuple], set[str]]:
+    """A generation both plain and compressed: a rotation died after compressing and before removing the plain
+    one. When the .gz holds exactly the plain file, the plain one is dropped; otherwise both are kept, and the
+    plain one is not compressed (it would overwrite the other). The generations left, and those not to compress."""
+    packed = {suffix: path for path, suffix, compressed, _ in gens if compressed}
+    doubles, leave = set(), set()
+    for path, suffix, compressed, st in gens:
+        if compressed or suffix not in packed:
+            continue
+        if _same_content(path, packed[suffix]):
+            plan.steps.append({"op": "drop", "path": path, "ino": st.st_ino})
+            plan.frees += st.st_blocks * 512
+            doubles.add(path)
+        else:
+            errors.append(f"{shown(path)} and {shown(packed[suffix])} both exist and differ; {shown(path)} is "
+                          f"left uncompressed")
+            leave.add(path)
+    return [g for g in gens if g[0] not in doubles], leave
 
 
 def _dated_name(log: str, now: float) -> str:
@@ -185,57 +406,68 @@ def _dated_name(log: str, now: float) -> str:
     raise StepFailed("rotated already within this second")
 
 
+def _peek(path: str):
+    """A regular file opened for reading by the plan (never through a symlink, never hanging on a FIFO)."""
+    handle = os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC), "rb")
+    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        handle.close()
+        raise OSError(errno.EINVAL, "not a regular file", path)
+    return handle
+
+
 def _ratio(path: str) -> float:
     """Compressed/original size of the file's first 64 KiB: the estimate behind "frees about"."""
     try:
-        with open(path, "rb") as handle:
+        with _peek(path) as handle:
             head = handle.read(65536)
     except OSError:
         return 1.0
     return len(zlib.compress(head, 6)) / len(head) if head else 1.0
 
 
-# Applying and reverting steps -------------------------------------------------------------------------------------
-
-def _expect(path: str, ino: int | None) -> os.stat_result:
+def _same_content(plain: str, packed: str) -> bool:
     try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        raise StepFailed(f"{path} is gone since it was observed") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise StepFailed(f"{path} is not a regular file")
-    if ino is not None and st.st_ino != ino:
-        raise StepFailed(f"{path} was replaced since it was observed")
-    return st
+        with _peek(plain) as one, _peek(packed) as raw, gzip.GzipFile(fileobj=raw) as two:
+            while True:
+                chunk = one.read(_CHUNK)
+                if chunk != two.read(_CHUNK):
+                    return False
+                if not chunk:
+                    return True
+    except (OSError, EOFError, zlib.error):
+        return False
 
 
-def _free(path: str) -> None:
-    if os.path.lexists(path):
-        raise StepFailed(f"{path} already exists; not overwriting it")
+# Applying and reverting steps: every file is reached through its directory's checked descriptor ------------------
+
+def _free(dfd: int, name: str, path: str) -> None:
+    if _lstat(dfd, name) is not None:
+        raise StepFailed(f"{shown(path)} already exists; not overwriting it")
 
 
-def _hidden(path: str) -> str:
-    directory, name = os.path.split(path)
-    return os.path.join(directory, f".{name}.zenctl-drop")
+def _hidden(name: str) -> str:
+    return f".{name}.zenctl-drop"
 
 
-def _clear_leftover(path: str) -> None:
+def _clear_leftover(dfd: int, name: str) -> None:
     """A hidden name of ours left by a rotation that died: remove it, so it never blocks the next one."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=dfd)
 
 
-def _new_like(path: str, st: os.stat_result) -> int:
-    """Create `path` (it must not exist) with the mode and owner of `st`; its descriptor."""
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    os.fchmod(fd, stat.S_IMODE(st.st_mode))
+def _rename(dfd: int, source: str, target: str) -> None:
+    os.rename(source, target, src_dir_fd=dfd, dst_dir_fd=dfd)
+
+
+def _new_like(dfd: int, name: str, st: os.stat_result) -> int:
+    """Create `name` (it must not exist) with the owner and mode of `st`; its descriptor."""
+    fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
     if os.geteuid() == 0 or st.st_uid == os.geteuid():
         try:
             os.fchown(fd, st.st_uid, st.st_gid)
         except PermissionError:
             pass  # a group we are not in: the group stays ours
+    os.fchmod(fd, stat.S_IMODE(st.st_mode))
     return fd
 
 
@@ -260,104 +492,111 @@ def _copy(source: int, target: int, offset: int, count: int | None) -> int:
 def apply_step(step: dict) -> None:
     """Do one planned step; fills in what its inverse needs (new inode, bytes cut, method)."""
     op = step["op"]
-    if op == "drop":
-        _expect(step["path"], step["ino"])
-        _clear_leftover(_hidden(step["path"]))
-        os.rename(step["path"], _hidden(step["path"]))  # deleted for good when the whole rotation succeeded
+    if op == "clean":
+        with _at(step["path"]) as (dfd, name):
+            left = _lstat(dfd, name)
+            if left is not None and left.st_ino == step["ino"] and not stat.S_ISDIR(left.st_mode):
+                os.unlink(name, dir_fd=dfd)
+    elif op == "drop":
+        with _at(step["path"]) as (dfd, name):
+            _expect(dfd, name, step["path"], step["ino"])
+            _clear_leftover(dfd, _hidden(name))
+            _rename(dfd, name, _hidden(name))  # deleted for good when the whole rotation succeeded
     elif op == "move":
-        _expect(step["src"], step["ino"])
-        _free(step["dst"])
-        os.rename(step["src"], step["dst"])
+        with _at(step["src"], step["dst"]) as (dfd, source, target):
+            _expect(dfd, source, step["src"], step["ino"])
+            _free(dfd, target, step["dst"])
+            _rename(dfd, source, target)
     elif op == "rename":
-        st = _expect(step["src"], step["ino"])
-        _free(step["dst"])
-        os.rename(step["src"], step["dst"])
-        try:
-            os.close(_new_like(step["src"], st))
-            step["created"] = os.lstat(step["src"]).st_ino
-        except FileExistsError:
-            step["created"] = None  # the writer made a new one already
+        with _at(step["src"], step["dst"]) as (dfd, log, target):
+            st = _expect(dfd, log, step["src"], step["ino"])
+            _free(dfd, target, step["dst"])
+            _rename(dfd, log, target)
+            try:
+                fd = _new_like(dfd, log, st)
+                step["created"] = os.fstat(fd).st_ino
+                os.close(fd)
+            except FileExistsError:
+                step["created"] = None  # the writer made a new one already
     elif op == "collapse":
         _cut(step)
     elif op == "gzip":
-        _gzip(step["src"], step["dst"])
+        _recode(step["src"], step["dst"], step.get("uid"), compress=True)
 
 
 def _cut(step: dict) -> None:
     """copytruncate without the loss: copy whole blocks, then collapse them off the front of the live file."""
-    fd = os.open(step["src"], os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        st = os.fstat(fd)
-        if st.st_ino != step["ino"]:
-            raise StepFailed(f"{step['src']} was replaced since it was observed")
-        _free(step["dst"])
-        out = _new_like(step["dst"], st)
+    with _at(step["src"], step["dst"]) as (dfd, log, target):
+        fd, st = _open(dfd, log, step["src"], os.O_RDWR, step["ino"])
         try:
-            block = os.fstatvfs(fd).f_bsize
-            aligned = st.st_size - st.st_size % block
-            step["method"], step["bytes"] = "truncate", 0
-            if aligned:
-                _copy(fd, out, 0, aligned)
+            _free(dfd, target, step["dst"])
+            out = _new_like(dfd, target, st)
+            try:
+                block = os.fstatvfs(fd).f_bsize
+                aligned = st.st_size - st.st_size % block
+                step["method"], step["bytes"] = "truncate", 0
+                if aligned:
+                    _copy(fd, out, 0, aligned)
+                    os.fsync(out)
+                    try:
+                        _fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, aligned)
+                        step["method"], step["bytes"] = "collapse", aligned
+                        return
+                    except OSError as exc:
+                        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                            raise
+                # the classic copy and truncate: what arrives between the last read and the truncate is lost
+                total = aligned + _copy(fd, out, aligned, None)
                 os.fsync(out)
-                try:
-                    _fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, aligned)
-                    step["method"], step["bytes"] = "collapse", aligned
-                    return
-                except OSError as exc:
-                    if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
-                        raise
-            # the classic copy and truncate: what arrives between the last read and the truncate is lost
-            total = aligned + _copy(fd, out, aligned, None)
-            os.fsync(out)
-            os.ftruncate(fd, 0)
-            step["bytes"] = total
+                os.ftruncate(fd, 0)
+                step["bytes"] = total
+            finally:
+                os.close(out)
         finally:
-            os.close(out)
-    finally:
-        os.close(fd)
+            os.close(fd)
 
 
-def _gzip(source: str, target: str) -> None:
-    _recode(source, target, lambda raw, st: gzip.GzipFile(filename=os.path.basename(source), mode="wb", fileobj=raw,
-                                                          mtime=int(st.st_mtime)), lambda: open(source, "rb"))
-
-
-def _gunzip(source: str, target: str) -> None:
-    _recode(source, target, lambda raw, st: contextlib.nullcontext(raw), lambda: gzip.open(source, "rb"))
-
-
-def _recode(source: str, target: str, writer, reader) -> None:
-    """Write `source` through `reader` and `writer` to a temporary file beside `target` with its mode, owner and
-    times, rename it into place, then remove `source`: at every moment one whole copy exists."""
-    st = _expect(source, None)
-    _free(target)
-    temporary = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.zenctl-tmp")
-    _clear_leftover(temporary)
-    try:
-        fd = _new_like(temporary, st)
-        with os.fdopen(fd, "wb") as raw, reader() as data:
-            with writer(raw, st) as out:
-                while chunk := data.read(_CHUNK):
-                    out.write(chunk)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.utime(temporary, ns=(st.st_atime_ns, st.st_mtime_ns))
-        os.rename(temporary, target)
-    except BaseException:
-        if os.path.lexists(temporary):
-            os.unlink(temporary)
-        raise
-    os.unlink(source)
+def _recode(source: str, target: str, uid: int | None, compress: bool) -> None:
+    """Compress (or decompress) `source` to a temporary file beside `target` with its owner, mode and times, rename
+    it into place, then remove `source`: at every moment one whole copy exists. The content read is the file
+    checked (`_open`), so the new file never gets an owner other than the one of what it holds (`uid`, the live
+    log's, when the plan recorded it)."""
+    with _at(source, target) as (dfd, name, packed):
+        fd, st = _open(dfd, name, source, os.O_RDONLY, uid=uid)
+        try:
+            _free(dfd, packed, target)
+            temporary = f".{packed}.zenctl-tmp"
+            _clear_leftover(dfd, temporary)
+            try:
+                with os.fdopen(_new_like(dfd, temporary, st), "wb") as raw, \
+                        os.fdopen(fd, "rb", closefd=False) as data:
+                    if compress:
+                        out = gzip.GzipFile(filename=os.fsencode(name), mode="wb", fileobj=raw,
+                                            mtime=int(st.st_mtime))
+                    reader = data if compress else gzip.GzipFile(fileobj=data)
+                    with out if compress else contextlib.nullcontext(raw) as sink:
+                        while chunk := reader.read(_CHUNK):
+                            sink.write(chunk)
+                    raw.flush()
+                    os.fsync(raw.fileno())
+                    os.utime(raw.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))
+                _rename(dfd, temporary, packed)
+            except BaseException:
+                _clear_leftover(dfd, temporary)
+                raise
+            if getattr(_lstat(dfd, name), "st_ino", None) == st.st_ino:
+                os.unlink(name, dir_fd=dfd)
+        finally:
+            os.close(fd)
 
 
 def commit(steps: list[dict]) -> None:
-    """The rotation succeeded: delete the dropped generations for good."""
+    """The rotation succeeded: delete the dropped generations for good (what cannot be deleted now is a leftover
+    the next rotation removes)."""
     for step in steps:
         if step["op"] == "drop":
-            try:
-                os.unlink(_hidden(step["path"]))
-            except FileNotFoundError:
-                pass
+            with contextlib.suppress(OSError, StepFailed), _at(step["path"]) as (dfd, name):
+                _clear_leftover(dfd, _hidden(name))
 
 
 def revert_step(step: dict, reopen=None, remade: set[str] | None = None) -> str:
@@ -366,21 +605,25 @@ def revert_step(step: dict, reopen=None, remade: set[str] | None = None) -> str:
     inode is new, so the inode recorded for them no longer applies."""
     remade = set() if remade is None else remade
     op = step["op"]
+    if op == "clean":
+        return f"{shown(step['path'])} was left by a rotation that died; not restored"
     if op == "drop":
-        if os.path.lexists(_hidden(step["path"])):
-            _free(step["path"])
-            os.rename(_hidden(step["path"]), step["path"])
-            return f"kept {step['path']}"
-        return f"{step['path']} was deleted (beyond keep); not restored"
+        with _at(step["path"]) as (dfd, name):
+            if _lstat(dfd, _hidden(name)) is not None:
+                _free(dfd, name, step["path"])
+                _rename(dfd, _hidden(name), name)
+                return f"kept {shown(step['path'])}"
+        return f"{shown(step['path'])} was deleted (beyond keep); not restored"
     if op == "move":
-        _expect(step["dst"], None if step["dst"] in remade else step["ino"])
-        _free(step["src"])
-        os.rename(step["dst"], step["src"])
-        return f"moved {step['dst']} back to {step['src']}"
+        with _at(step["src"], step["dst"]) as (dfd, source, target):
+            _expect(dfd, target, step["dst"], None if step["dst"] in remade else step["ino"])
+            _free(dfd, source, step["src"])
+            _rename(dfd, target, source)
+        return f"moved {shown(step['dst'])} back to {shown(step['src'])}"
     if op == "gzip":
-        _gunzip(step["dst"], step["src"])
+        _recode(step["dst"], step["src"], step.get("uid"), compress=False)
         remade.add(step["src"])
-        return f"decompressed {step['dst']}"
+        return f"decompressed {shown(step['dst'])}"
     if op == "rename":
         return _rejoin(step, reopen, step["dst"] in remade)
     return _uncut(step)
@@ -390,71 +633,68 @@ def _rejoin(step: dict, reopen, remade: bool) -> str:
     """Put the rotated file back as the live one, with what was written to the new live file since appended:
     nothing written is lost; lines written during the undo itself may come after later ones."""
     log, rotated = step["src"], step["dst"]
-    _expect(rotated, None if remade else step["ino"])
-    try:
-        newer = os.open(log, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        newer = None
-    try:
-        if newer is not None and step.get("created") is not None and os.fstat(newer).st_ino != step["created"]:
-            raise StepFailed(f"{log} was replaced since the rotation; not merging it")
-        out = os.open(rotated, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with _at(log, rotated) as (dfd, live, old):
+        out, st = _open(dfd, old, rotated, os.O_WRONLY | os.O_APPEND, None if remade else step["ino"])
         try:
+            newer = None
+            if _lstat(dfd, live) is not None:
+                newer, _ = _open(dfd, live, log, os.O_RDONLY, step.get("created"))
             copied = _copy(newer, out, 0, None) if newer is not None else 0
             os.fsync(out)
+            _rename(dfd, old, live)
+            if reopen:
+                reopen()
+            late = _copy(newer, out, copied, None) if newer is not None else 0
         finally:
             os.close(out)
-        os.rename(rotated, log)
-        if reopen:
-            reopen()
-        late = 0
-        if newer is not None:
-            out = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
-            try:
-                late = _copy(newer, out, copied, None)
-            finally:
-                os.close(out)
-    finally:
-        if newer is not None:
-            os.close(newer)
-    return f"put {rotated} back as {log} ({copied + late} byte(s) written since appended)"
+            if newer is not None:
+                os.close(newer)
+    return f"put {shown(rotated)} back as {shown(log)} ({copied + late} byte(s) written since appended)"
 
 
 def _uncut(step: dict) -> str:
     log, rotated = step["src"], step["dst"]
     if step.get("method") != "collapse":
-        raise StepFailed(f"{log} was cut by copy and truncate (its file system cannot collapse ranges), so its "
-                         f"old lines cannot be put back in front of the live file; they are in {rotated}")
-    st = _expect(rotated, None)
-    if st.st_size != step["bytes"]:
-        raise StepFailed(f"{rotated} changed size since the rotation; not putting it back")
-    fd = os.open(log, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        if os.fstat(fd).st_ino != step["ino"]:
-            raise StepFailed(f"{log} was replaced since the rotation")
-        source = os.open(rotated, os.O_RDONLY | os.O_CLOEXEC)
+        raise StepFailed(f"{shown(log)} was cut by copy and truncate (its file system cannot collapse ranges), so "
+                         f"its old lines cannot be put back in front of the live file; they are in {shown(rotated)}")
+    with _at(log, rotated) as (dfd, live, old):
+        source, st = _open(dfd, old, rotated, os.O_RDONLY)
         try:
+            if st.st_size != step["bytes"]:
+                raise StepFailed(f"{shown(rotated)} changed size since the rotation; not putting it back")
+            fd, _ = _open(dfd, live, log, os.O_RDWR, step["ino"])
             try:
-                _fallocate(fd, FALLOC_FL_INSERT_RANGE, 0, step["bytes"])
-                offset = 0
-                while offset < step["bytes"]:
-                    chunk = os.pread(source, min(_CHUNK, step["bytes"] - offset), offset)
-                    offset += os.pwrite(fd, chunk, offset)
-            except OSError as exc:
-                if exc.errno != errno.EINVAL or os.fstat(fd).st_size:
-                    raise
-                appender = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)  # empty: nothing to go before
-                try:
-                    _copy(source, appender, 0, None)
-                finally:
-                    os.close(appender)
-            os.fsync(fd)
+                _insert_front(fd, source, step["bytes"])
+            finally:
+                os.close(fd)
         finally:
             os.close(source)
-    finally:
-        os.close(fd)
-    os.unlink(rotated)
-    return f"put the {step['bytes']} byte(s) of {rotated} back in front of {log}"
+        if getattr(_lstat(dfd, old), "st_ino", None) == st.st_ino:
+            os.unlink(old, dir_fd=dfd)
+    return f"put the {step['bytes']} byte(s) of {shown(rotated)} back in front of {shown(log)}"
+
+
+def _insert_front(fd: int, source: int, count: int) -> None:
+    """Put the first `count` bytes of `source` in front of the live file `fd` (FALLOC_FL_INSERT_RANGE); into an
+    empty file, which cannot take an inserted range, they are appended."""
+    try:
+        _fallocate(fd, FALLOC_FL_INSERT_RANGE, 0, count)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL or os.fstat(fd).st_size:
+            raise
+        appender = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        try:
+            _copy(source, appender, 0, count)
+        finally:
+            os.close(appender)
+    else:
+        offset = 0
+        while offset < count:
+            chunk = os.pread(source, min(_CHUNK, count - offset), offset)
+            if not chunk:
+                raise StepFailed("the rotated file shrank while it was put back")
+            offset += os.pwrite(fd, chunk, offset)
+    os.fsync(fd)
 
 
 def revert(steps: list[dict], reopen=None) -> list[str]:
@@ -480,12 +720,12 @@ def revertible(steps: list[dict]) -> str | None:
 
     for step in reversed(steps):
         op = step["op"]
-        if op == "drop":
+        if op in ("drop", "clean"):
             continue
         source, target = step["src"], step["dst"]
         if not exists(target):
-            return f"{target} is gone since the rotation"
+            return f"{shown(target)} is gone since the rotation"
         if op in ("move", "gzip") and exists(source):
-            return f"{source} exists again since the rotation"
+            return f"{shown(source)} exists again since the rotation"
         present[target], present[source] = False, True
     return None
