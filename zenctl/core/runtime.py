@@ -122,6 +122,7 @@ def run_agent(agent: BaseAgent, loaded: LoadedConfig, state: State, dry_run: boo
             audit.append(state, [Entry(agent.name, "run.start", f"{agent.name} run started{mode}", result.run_id,
                                        {"pid": os.getpid(), "dry_run": dry_run,
                                         "config": str(loaded.path) if loaded.path else "embedded defaults"})])
+        result.notes += state.notes  # e.g. the state's file system was full: its reserve was used
         ctx = RunContext(agent.name, result.run_id, loaded, state, dry_run, now, agent.section)
         try:
             result.findings = _recover_interrupted(ctx)

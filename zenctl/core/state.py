@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from zenctl.core.sharing import fix_file
 from zenctl.errors import StateError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -146,6 +147,11 @@ def resolve_db_path(explicit: str | None, environ: dict[str, str] | None = None)
     return Path(explicit or environ.get("ZENCTL_DB") or default_db_path(environ))
 
 
+# Kept allocated beside the state, freed when its file system is full: room for the run that cleans it up.
+# Measured on a full 3 MB tmpfs: `maintain tmp` needs under 128 KiB (-shm and -wal), `health check` under 160 KiB.
+RESERVE_BYTES = 512 * 1024
+
+
 class State:
     """An open state file. Use `write()` for every change: one IMMEDIATE transaction, so concurrent runs
     serialise their writes instead of interleaving them."""
@@ -153,6 +159,7 @@ class State:
     def __init__(self, path: Path, conn: sqlite3.Connection):
         self.path = path
         self.conn = conn
+        self.notes: list[str] = []  # what opening it did that a run should report (the reserve was used)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -163,21 +170,39 @@ class State:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             why = "locked by another process (ZENCTL_BUSY_TIMEOUT)" if "locked" in str(exc) else str(exc)
-            raise StateError(f"{self.path}: cannot write the state file: {why}") from None
+            raise StateError(self._out_of_space(exc) or f"{self.path}: cannot write the state file: {why}") from None
         try:
             yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+        except BaseException as exc:
+            self._rollback()
+            full = self._out_of_space(exc) if isinstance(exc, sqlite3.OperationalError) else None
+            if full:
+                raise StateError(full) from None
             raise
         else:
             try:
                 self.conn.execute("COMMIT")
             except sqlite3.OperationalError as exc:
-                self.conn.execute("ROLLBACK")
-                raise StateError(f"{self.path}: cannot commit to the state file: {exc}") from None
+                self._rollback()
+                raise StateError(self._out_of_space(exc)
+                                 or f"{self.path}: cannot commit to the state file: {exc}") from None
+
+    def _rollback(self) -> None:
+        """SQLite may already have rolled back (it does on a full disk): then there is nothing to undo."""
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def _out_of_space(self, exc: sqlite3.Error) -> str | None:
+        """A write failed because the state's file system is full: free the reserve, so that this run can still
+        record how it ends, and say what is full (None when the failure is something else)."""
+        message = _full_message(self.path, exc)
+        if message:
+            _reserve(self.path, release=True)
+        return message
 
     def close(self) -> None:
         self.conn.close()
+        _reserve(self.path)  # the run may have freed space (its housekeeping): keep room for the next full disk
 
 
 def open_state(path: Path, create: bool = True) -> State | None:
@@ -189,25 +214,30 @@ def open_state(path: Path, create: bool = True) -> State | None:
             return None
         _create(path)
     timeout_ms = busy_timeout_ms()
+    released = _reserve(path, create=False)  # a full file system: give this run the reserve's room
     try:
         conn = sqlite3.connect(path, isolation_level=None, timeout=timeout_ms / 1000, check_same_thread=False)
     except sqlite3.Error as exc:
-        raise StateError(f"{path}: cannot open the state file: {exc}") from None
+        raise StateError(_full_message(path, exc) or f"{path}: cannot open the state file: {exc}") from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
         _check_version(path, conn.execute("PRAGMA user_version").fetchone()[0])
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         state = State(path, conn)
+        if released:
+            state.notes.append(f"the state's file system ({_mount_point(path.parent)}) is full: used the "
+                               f"{RESERVE_BYTES // 1024} KiB reserve kept beside the state ({path}.reserve) to run")
         if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             _migrate(state)
+        _reserve(path)
         return state
     except sqlite3.OperationalError as exc:
         conn.close()
         if "locked" in str(exc) or "busy" in str(exc):
             raise StateError(f"{path}: locked by another process for more than {timeout_ms / 1000:g} s "
                              "(ZENCTL_BUSY_TIMEOUT); nothing was written") from None
-        raise StateError(f"{path}: not a usable zenctl state file: {exc}") from None
+        raise StateError(_full_message(path, exc) or f"{path}: not a usable zenctl state file: {exc}") from None
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StateError(f"{path}: not a usable zenctl state file: {exc}") from None
@@ -245,6 +275,64 @@ def _create(path: Path) -> None:
         pass  # another run created it first
     except OSError as exc:
         raise StateError(f"{path}: cannot create the state file: {exc.strerror}") from None
+
+
+def _space(path: Path) -> tuple[int, bool]:
+    """Bytes this process may still write on the state's file system (root also gets ext4's reserved blocks),
+    and whether it has run out of inodes."""
+    st = os.statvfs(path.parent)
+    free = (st.f_bfree if os.geteuid() == 0 else st.f_bavail) * st.f_frsize
+    return free, st.f_files > 0 and st.f_favail == 0
+
+
+def _reserve(path: Path, create: bool = True, release: bool = False) -> bool:
+    """Keep RESERVE_BYTES allocated beside the state (`<state>.reserve`) while its file system has room, and free
+    them when it has not (or on `release`): the run that finds the disk full, filled by logs or by another user,
+    can then still record what it does and run the housekeeping that frees the space. Never a reason to fail.
+    True when it freed the reserve."""
+    reserve = Path(f"{path}.reserve")
+    try:
+        free = _space(path)[0]
+        if release or free < RESERVE_BYTES:
+            if os.path.lexists(reserve):
+                reserve.unlink()  # a symlink planted there is removed, never followed
+                return True
+        elif create and free >= 2 * RESERVE_BYTES and not os.path.lexists(reserve):
+            fd = os.open(reserve, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                fix_file(fd, path)
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)
+            except OSError:
+                reserve.unlink(missing_ok=True)
+            finally:
+                os.close(fd)
+    except OSError:
+        pass
+    return False
+
+
+def _full_message(path: Path, exc: sqlite3.Error) -> str | None:
+    """One line naming the full file system when SQLite failed for lack of space on it, else None. A full disk
+    shows as SQLITE_FULL, or as an I/O error (SQLite cannot grow its -shm file) with no room left."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if not name.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
+        return None
+    try:
+        free, no_inodes = _space(path)
+    except OSError:
+        return None
+    if name != "SQLITE_FULL" and free >= RESERVE_BYTES and not no_inodes:
+        return None
+    left = "no free inodes" if no_inodes else f"{free} bytes free"
+    return (f"{path}: cannot write the state file: the file system mounted at {_mount_point(path.parent)} is full "
+            f"({left}); free space there, or move the state elsewhere (--db)")
+
+
+def _mount_point(path: Path) -> str:
+    current = os.path.realpath(path)
+    while not os.path.ismount(current):
+        current = os.path.dirname(current)
+    return current
 
 
 def _check_version(path: Path, version: int) -> None:
