@@ -65,8 +65,10 @@ def logs_plan(spec, recorded: dict[str, float], now: float,
                                           for f in plan.files],
               "postrotate": spec.postrotate, "postrotate_timeout": spec.postrotate_timeout, "frees": frees}
     reason = f"{spec.name}: " + "; ".join(f"{shown(f.log)} {f.why}" for f in plan.files[:5])
+    # rotating the other logs does not repair a refusal (a symlink, a directory others can write): the warning stays
+    repairs = "" if plan.errors else check
     return (Finding(check, status, message, len(plan.files), None, "", evidence),
-            [Proposal("logs.rotate", spec.name, params, reason, check)], frees)
+            [Proposal("logs.rotate", spec.name, params, reason, repairs)], frees)
 
 
 def cache_plan(spec, now: float, free_at_least: int = 0) -> tuple[Finding, list[Proposal], int]:
