@@ -2,13 +2,22 @@
 
 PyYAML's safe loader builds the values; a walk over the composed node tree records the line of each key path
 (`("agents", "system_health", "cpu_threshold")` -> 7). Duplicate keys are an error, not a silent overwrite.
+
+Reading is bounded, because anyone who can point zenctl at a file (or plant one where it looks) can make it read
+that: only a regular file (a FIFO would hang the open or the read, /dev/zero would never end), at most MAX_BYTES,
+and at most MAX_VALUES values once aliases are expanded (an alias is a reference, so a "billion laughs" document
+of a few hundred bytes stands for 10^9 values to anything that walks it); an alias to a value that contains it is
+refused. Each is one ConfigError line.
 """
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from zenctl.core import untrusted
 from zenctl.errors import ConfigError
 
 try:  # the C loader is several times faster; fall back when libyaml is missing
@@ -17,23 +26,46 @@ except AttributeError:  # pragma: no cover
     _Loader = yaml.SafeLoader
 
 KeyPath = tuple[str | int, ...]
+MAX_BYTES = 1 << 20  # the example listing every key is 20 KB
+MAX_VALUES = 100_000  # keys, values and items, aliases expanded
 
 
 def load_yaml(path: Path) -> tuple[Any, dict[KeyPath, int]]:
     """Read `path` and return its data and the line (1-based) of every key path in it."""
+    shown = untrusted.name(str(path))  # whoever named it may have put a terminal escape in the name
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read(path, shown).decode("utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config file") from None
+        raise ConfigError(f"{shown}: config file not found") from None
     except PermissionError:
-        raise ConfigError(f"{path}: permission denied reading the config file") from None
+        raise ConfigError(f"{shown}: permission denied reading the config file") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise ConfigError(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
-    return parse_yaml(text, str(path))
+        raise ConfigError(f"{shown}: cannot read config file: {exc.strerror}") from None
+    return parse_yaml(text, shown)
+
+
+def _read(path: Path, shown: str) -> bytes:
+    """The bytes of a regular file of at most MAX_BYTES. Checked before opening (opening a device can act on it)
+    and again on the descriptor (the name may point elsewhere by then); O_NONBLOCK: a FIFO's open never waits."""
+    _regular(shown, os.stat(path))
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        _regular(shown, os.fstat(fd))
+        data = handle.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:  # it grew since the check
+        raise ConfigError(f"{shown}: larger than {MAX_BYTES >> 20} MiB, not a config file")
+    return data
+
+
+def _regular(shown: str, info: os.stat_result) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"{shown}: is a directory, not a config file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{shown}: not a regular file (a FIFO, device or socket), not a config file")
+    if info.st_size > MAX_BYTES:
+        raise ConfigError(f"{shown}: larger than {MAX_BYTES >> 20} MiB ({info.st_size} bytes), not a config file")
 
 
 def parse_yaml(text: str, name: str) -> tuple[Any, dict[KeyPath, int]]:
@@ -44,7 +76,7 @@ def parse_yaml(text: str, name: str) -> tuple[Any, dict[KeyPath, int]]:
         if node is None:
             return None, {}
         lines: dict[KeyPath, int] = {}
-        _walk(loader, node, (), lines, name)
+        _walk(loader, node, (), lines, name, [MAX_VALUES], set())
         return loader.construct_document(node), lines
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -57,20 +89,33 @@ def parse_yaml(text: str, name: str) -> tuple[Any, dict[KeyPath, int]]:
         loader.dispose()
 
 
-def _walk(loader, node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], name: str) -> None:
+def _walk(loader, node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], name: str, budget: list[int],
+          inside: set[int]) -> None:
+    """Record the line of every key path under `node`. `budget` ([values left]) stops a billion laughs here, before
+    anything builds or validates it; `inside` (the nodes above) catches an alias inside its own anchor."""
+    budget[0] -= 1
+    line = node.start_mark.line + 1
+    if budget[0] < 0:
+        raise ConfigError(f"{name}:{line}: more than {MAX_VALUES} values once aliases are expanded, not a config")
+    if id(node) in inside:
+        raise ConfigError(f"{name}:{line}: an alias refers to a value that contains it (a loop)")
+    inside.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):  # building it could be a billion laughs of its own
+                raise ConfigError(f"{name}:{line}: a key must be a plain value, not a list or mapping")
             key = loader.construct_object(key_node, deep=True)  # as YAML reads it: `no` is False
             key = key if isinstance(key, (str, int, bool, float)) else str(key)
-            line = key_node.start_mark.line + 1
             if key in seen:
                 dotted = ".".join(str(p) for p in (*path, key))
                 raise ConfigError(f"{name}:{line}: {dotted}: duplicate key")
             seen.add(key)
             lines[(*path, key)] = line
-            _walk(loader, value_node, (*path, key), lines, name)
+            _walk(loader, value_node, (*path, key), lines, name, budget, inside)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             lines[(*path, index)] = item.start_mark.line + 1
-            _walk(loader, item, (*path, index), lines, name)
+            _walk(loader, item, (*path, index), lines, name, budget, inside)
+    inside.discard(id(node))
