@@ -113,7 +113,7 @@ def test_a_non_root_user_cannot_run_an_agent_as_another_account(shared, account)
                                    "itself")
 
 
-def test_an_unknown_account_and_a_shared_tmp_are_clear_errors(zenctl):
+def test_an_unknown_account_and_a_shared_tmp_are_clear_errors(zenctl, reachable_python):
     zenctl.config(CALM.replace("  system_health:\n", "  system_health:\n    run_as: no-such-user\n"))
     done = zenctl("health", "check")
     assert done.returncode == 3 and "agents.system_health.run_as: no such user 'no-such-user'" in done.stderr

@@ -7,6 +7,8 @@ run needs (config, state) is resolved before the drop, so the account's own $HOM
 
 import os
 import pwd
+import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,13 +69,101 @@ def account_for(agent: str, run_as: str | None) -> Account | None:
     return account
 
 
-def switch_to(account: Account, state_path: Path) -> None:
-    """As root: share the state with the account's group, then become the account for good."""
-    from zenctl.core import sharing
+def switch_to(account: Account, state_path: Path, agent: str = "") -> None:
+    """As root: check the account can run this zenctl at all, share the state with its group, give it a seal
+    key, then become the account for good (keeping no key but its own)."""
+    from zenctl.core import seals, sharing
 
+    unreachable = _unreachable(account)
+    if unreachable:
+        where = f"agents.{agent}.run_as" if agent else "run_as"
+        raise ConfigError(f"{where}: account {account.user!r} cannot run zenctl: {unreachable}; install zenctl "
+                          "where every account can read it (e.g. a venv under /opt) or give the account search (x) "
+                          "permission on that directory")
     sharing.share(state_path, account.gid)
-    os.setgroups([])
-    os.setgid(account.gid)
-    os.setuid(account.uid)
+    seals.ensure_key(state_path, account.uid, account.gid)
+    seals.forget()
+    _drop(account.uid, account.gid)
     os.environ.update(HOME=account.home, USER=account.user, LOGNAME=account.user)
     os.umask(0o007)
+
+
+def _drop(uid: int, gid: int) -> None:
+    """Supplementary groups cleared, then gid, then uid: there is no way back."""
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+
+
+def _unreachable(account: Account) -> str | None:
+    """Why the account could not load this Python and zenctl after the drop (a pyenv under a 0700 /root), else
+    None: every directory on the way to the interpreter, the standard library and zenctl needs search (x)
+    permission for the account's uid and gid (supplementary groups are cleared), the last two read (r) too."""
+    import sysconfig
+
+    import zenctl
+
+    wanted = [(os.path.realpath(sys.executable), os.X_OK),
+              (os.path.realpath(sysconfig.get_paths()["stdlib"]), os.R_OK | os.X_OK),
+              (os.path.realpath(os.path.dirname(zenctl.__file__)), os.R_OK | os.X_OK)]
+    for target, last in wanted:
+        parts = Path(target).parts
+        for depth in range(1, len(parts) + 1):
+            path = os.path.join(*parts[:depth])
+            need = last if depth == len(parts) else os.X_OK
+            if not _may(path, account, need):
+                st = os.stat(path)
+                return (f"{path} is {stat.S_IMODE(st.st_mode):04o} owned by uid {st.st_uid}, gid {st.st_gid} "
+                        f"(needed for {target})")
+    return None
+
+
+def _may(path: str, account: Account, need: int) -> bool:
+    """Whether the account (uid, gid, no other groups) has `need` on `path`, by its mode bits."""
+    st = os.stat(path)
+    if st.st_uid == account.uid:
+        bits = (st.st_mode >> 6) & 7
+    elif st.st_gid == account.gid:
+        bits = (st.st_mode >> 3) & 7
+    else:
+        bits = st.st_mode & 7
+    return bits & need == need
+
+
+def call_as(uid: int, gid: int, function, *args):
+    """As root: `function(*args)` in a child process that has dropped to uid/gid, for acting on something only
+    that account vouched for (a rollback of its action). The result comes back as JSON (never pickle from a
+    less-privileged process); an exception in the child comes back as OSError with its message."""
+    import json
+
+    from zenctl.core import seals
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        status = 0
+        try:
+            os.close(read_end)
+            seals.forget()
+            _drop(uid, gid)
+            try:
+                payload = {"ok": function(*args)}
+            except Exception as exc:  # noqa: BLE001 - reported to the parent, which decides
+                payload = {"error": getattr(exc, "strerror", None) or str(exc) or type(exc).__name__}
+            with os.fdopen(write_end, "w") as out:
+                json.dump(payload, out, default=str)
+        except BaseException:
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end) as source:
+        text = source.read()
+    _, status = os.waitpid(pid, 0)
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        raise OSError(f"the process acting as uid {uid} died (status {status})") from None
+    if "error" in payload:
+        raise OSError(payload["error"])
+    return payload["ok"]

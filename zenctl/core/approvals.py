@@ -8,11 +8,12 @@ of queueing a new one every run.
 
 import hashlib
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass
 
-from zenctl.core import audit
+from zenctl.core import audit, seals
 from zenctl.core.actions import Proposal
 from zenctl.core.audit import Entry
 from zenctl.core.config import Config
@@ -22,7 +23,7 @@ from zenctl.errors import UsageError
 
 OPEN = ("pending", "approved", "rejected")
 COLUMNS = ("id", "agent", "problem", "kind", "target", "params", "plan_hash", "preview", "reason", "status",
-           "created", "updated", "expires", "requests", "decided_by", "decided_at", "comment", "action_id")
+           "created", "updated", "expires", "requests", "decided_by", "decided_at", "comment", "action_id", "seal")
 
 
 def plan_hash(proposal: Proposal) -> str:
@@ -69,6 +70,14 @@ def consult(state: State, config: Config, agent: str, proposal: Proposal, previe
             _set_status(state, row, "void", f"plan changed since it was {row['status']}: the agent now proposes "
                                             f"{preview!r}", run_id)
         row = None
+    if row and row["status"] == "approved" and not _decided_by_trusted(state, row):
+        why = ("its decision was not written by 'zenctl approve' as root or as this agent's account (the row was "
+               "edited in the state file); refusing to act on it")
+        if not dry_run:
+            _set_status(state, row, "void", why, run_id)
+            audit.append(state, [Entry(agent, "security.forged_approval", f"approval {row['id']}: {why}", run_id,
+                                       {"approval_id": row["id"], "decided_by": row["decided_by"]})])
+        row = None
     if row and row["status"] == "approved":
         return Gate(True, row["id"], f"approved by {row['decided_by']} ({row['id']}), plan hash matches")
     if row and row["status"] == "rejected":
@@ -96,6 +105,23 @@ def consult(state: State, config: Config, agent: str, proposal: Proposal, previe
                                {"approval_id": new_id, "kind": proposal.kind, "target": proposal.target,
                                 "plan_hash": digest, "expires": expires, "reason": proposal.reason})])
     return Gate(False, new_id, f"awaiting approval: zenctl approve {new_id}")
+
+
+def _decided_by_trusted(state: State, row: dict) -> bool:
+    """Whether the approval's decision carries the seal of the account about to act on it (this process)."""
+    values = tuple(row[c] for c in seals.SEALED["approvals"])
+    return seals.signer(state.path, "approvals", values, row["seal"]) == os.geteuid()
+
+
+def acting_uid(state: State, config: Config, agent: str) -> int:
+    """The account that will act on an approval of `agent`: its run_as account, else the state file's owner
+    (root for a system install)."""
+    run_as = getattr(config.agents, agent).run_as if hasattr(config.agents, agent) else None
+    if run_as:
+        from zenctl.core.accounts import resolve
+
+        return resolve(agent, run_as).uid
+    return os.stat(state.path).st_uid
 
 
 def executed(state: State, approval_id: str, action_id: str, ok: bool, run_id: str) -> None:
@@ -145,6 +171,7 @@ def get(state: State, approval_id: str) -> dict:
 
 def _public(row: dict) -> dict:
     row = dict(row)
+    row.pop("seal", None)
     row["params"] = json.loads(row["params"])
     return row
 
@@ -159,6 +186,10 @@ def decide(state: State, config: Config, approval_id: str, approve: bool, who: s
     now = time.time()
     with state.write():
         row = get(state, approval_id)
+        actor = acting_uid(state, config, row["agent"])
+        if os.geteuid() not in (0, actor):
+            raise UsageError(f"approval {row['id']} is carried out by {seals.describe(actor)}: decide it as root "
+                             f"(sudo zenctl {'approve' if approve else 'reject'} {row['id']}) or as that account")
         if row["status"] == "pending" and epoch(row["expires"]) <= now:
             _set_status(state, row, "expired", "nobody acted before it expired", None)
             row["status"] = "expired"
@@ -173,6 +204,12 @@ def decide(state: State, config: Config, approval_id: str, approve: bool, who: s
             (verdict, who, iso(now), comment, iso(now), expires, row["id"])).rowcount
         if changed != 1:  # cannot happen inside BEGIN IMMEDIATE, but never record two decisions
             return {"error": f"approval {row['id']} was decided by someone else just now", "row": row}
+        if os.geteuid() == 0 and actor != 0:
+            from zenctl.core.accounts import resolve
+
+            run_as = getattr(config.agents, row["agent"]).run_as
+            seals.ensure_key(state.path, actor, resolve(row["agent"], run_as).gid)
+        seals.reseal(state.conn, state.path, "approvals", "id", row["id"], actor)
         audit.append(state, [Entry(row["agent"], f"approval.{verdict}",
                                    f"approval {row['id']} {verdict} by {who}: {row['kind']} {row['target']}: "
                                    f"{row['preview']}" + (f" ({comment})" if comment else ""), None,

@@ -101,7 +101,7 @@ def stop(state: State, emergency: bool, reason: str) -> list[dict]:
                                    f"{what} by {by}: {reason}", None, {"by": by, "reason": reason})])
     if not emergency:
         return []
-    terminated = _terminate_runs(state)
+    terminated = _security_refusals(state, _terminate_runs(state))
     if terminated:
         with state.write():
             audit.append(state, [Entry("zenctl", "control.terminated",
@@ -111,25 +111,36 @@ def stop(state: State, emergency: bool, reason: str) -> list[dict]:
 
 
 def _terminate_runs(state: State) -> list[dict]:
-    """SIGTERM, then SIGKILL after a grace period, every zenctl run still running: only processes whose pid
-    and start time match the run's record, so a recycled pid is never hit."""
-    rows = state.conn.execute("SELECT id, agent, pid, proc_start FROM runs WHERE status = 'running'").fetchall()
+    """SIGTERM, then SIGKILL after a grace period, every zenctl run still running. A `runs` row is only a claim
+    (with run_as, the state's group can write it), so a process is signalled only when all of these hold: the row
+    bears the seal of an account (see `seals`), the process runs as that account, is a zenctl process, and
+    started when the row says (a recycled pid is never hit). Refused rows are reported, not signalled."""
+    from zenctl.core import seals
+
+    rows = state.conn.execute("SELECT id, agent, pid, proc_start, seal FROM runs WHERE status = 'running'").fetchall()
     victims = []
-    for run_id, agent, pid, proc_start in rows:
+    for run_id, agent, pid, proc_start, sealed in rows:
         if pid == os.getpid():
             continue
+        uid = seals.signer(state.path, "runs", (run_id, agent, pid, proc_start), sealed)
         try:
             process = psutil.Process(pid)
             if abs(process.create_time() - proc_start) > 0.05:
+                continue
+            refused = _not_a_run_of(process, uid)
+            if refused:
+                victims.append((None, {"run_id": run_id, "agent": agent, "pid": pid, "how": "refused",
+                                       "why": refused}))
                 continue
             process.send_signal(signal.SIGTERM)
         except (psutil.NoSuchProcess, psutil.AccessDenied, TypeError):
             continue
         victims.append((process, {"run_id": run_id, "agent": agent, "pid": pid, "how": "SIGTERM"}))
+    signalled = [(p, info) for p, info in victims if p is not None]
     deadline = time.monotonic() + TERMINATE_GRACE_SECONDS
-    while time.monotonic() < deadline and any(_alive(p) for p, _ in victims):
+    while time.monotonic() < deadline and any(_alive(p) for p, _ in signalled):
         time.sleep(0.05)
-    for process, info in victims:
+    for process, info in signalled:
         if _alive(process):
             try:
                 process.kill()
@@ -137,6 +148,31 @@ def _terminate_runs(state: State) -> list[dict]:
             except psutil.NoSuchProcess:
                 pass
     return [info for _, info in victims]
+
+
+def _security_refusals(state: State, infos: list[dict]) -> list[dict]:
+    """Audit the runs rows that were refused a signal (a security event); the others, which were signalled."""
+    refused = [info for info in infos if info["how"] == "refused"]
+    if refused:
+        with state.write():
+            audit.append(state, [Entry("zenctl", "security.refused_signal",
+                                       f"not signalling pid {info['pid']} of runs row {info['run_id']}: "
+                                       f"{info['why']}", None, info) for info in refused])
+    return [info for info in infos if info["how"] != "refused"]
+
+
+def _not_a_run_of(process: psutil.Process, uid: int | None) -> str | None:
+    """Why `process` is not a zenctl run of the account that sealed its row, or None when it is."""
+    from zenctl.core import seals
+
+    if uid is None:
+        return "its runs row is not sealed by an account zenctl trusts (written outside zenctl)"
+    if process.uids().real != uid:
+        return f"it runs as uid {process.uids().real}, but its row was written by {seals.describe(uid)}"
+    argv = process.cmdline()
+    if not any(os.path.basename(arg) == "zenctl" or arg == "zenctl" for arg in argv[:3]):
+        return f"it is not a zenctl process ({' '.join(argv[:2])[:80]!r})"
+    return None
 
 
 def _alive(process: psutil.Process) -> bool:

@@ -69,7 +69,7 @@ def run_instance(agent, loaded: LoadedConfig, db_path: Path, dry_run: bool = Fal
     section = agent.section or agent.name
     account = accounts.account_for(section, getattr(loaded.config.agents, section).run_as)
     if account:
-        accounts.switch_to(account, db_path)
+        accounts.switch_to(account, db_path, section)
     state = open_state(db_path)
     try:
         return run_agent(agent, loaded, state, dry_run, only_if_due=only_if_due)

@@ -21,7 +21,7 @@ from typing import Any
 
 import psutil
 
-from zenctl.core import alerts, approvals, audit, control, escalation, snapshots
+from zenctl.core import alerts, approvals, audit, control, escalation, seals, snapshots
 from zenctl.core.actions import ActionFailed, Proposal, get_kind
 from zenctl.core.agent import EXIT_CODES, BaseAgent, Finding, RunContext, worst
 from zenctl.core.audit import Entry, scrub
@@ -100,7 +100,7 @@ def run_agent(agent: BaseAgent, loaded: LoadedConfig, state: State, dry_run: boo
         result.status, result.ended = "unknown", result.started
         result.error = f"{agent.name} is already running (pid {lock.holder()}); this run was skipped"
         with state.write() as conn:
-            _insert_run(conn, result, process, "overlap", result.error)
+            _insert_run(state, result, process, "overlap", result.error)
             audit.append(state, [Entry(agent.name, "run.overlap", result.error, result.run_id)])
         return result
     main_thread = threading.current_thread() is threading.main_thread()
@@ -112,12 +112,12 @@ def run_agent(agent: BaseAgent, loaded: LoadedConfig, state: State, dry_run: boo
         if stop:
             result.status, result.ended, result.error = "unknown", result.started, stop.describe()
             with state.write() as conn:
-                _insert_run(conn, result, process, "stopped", result.error)
+                _insert_run(state, result, process, "stopped", result.error)
                 audit.append(state, [Entry(agent.name, "run.blocked", f"run not started: {result.error}",
                                            result.run_id)])
             return result
         with state.write() as conn:
-            _insert_run(conn, result, process, "running", None)
+            _insert_run(state, result, process, "running", None)
             mode = " (dry-run)" if dry_run else ""
             audit.append(state, [Entry(agent.name, "run.start", f"{agent.name} run started{mode}", result.run_id,
                                        {"pid": os.getpid(), "dry_run": dry_run,
@@ -174,6 +174,7 @@ def _recover_interrupted(ctx: RunContext) -> list[Finding]:
                        + (f"; 'zenctl rollback {action_id} --force' restores its snapshot" if has_snapshot else ""))
             conn.execute("UPDATE actions SET status = 'interrupted', message = ?, finished = ? WHERE id = ?",
                          (message, iso(), action_id))
+            seals.reseal(conn, ctx.state.path, "actions", "id", action_id)
             if mode in ("auto", "approve"):
                 escalation.circuit_result(ctx.state, ctx.loaded.config, kind, target, False, ctx.agent, ctx.run_id,
                                           ctx.now)
@@ -184,13 +185,16 @@ def _recover_interrupted(ctx: RunContext) -> list[Finding]:
     return findings
 
 
-def _insert_run(conn, result: RunResult, process: psutil.Process, status: str, message: str | None) -> None:
-    conn.execute(
+def _insert_run(state: State, result: RunResult, process: psutil.Process, status: str,
+                message: str | None) -> None:
+    """Record a run, sealed: `stop --emergency` signals the pid only as the account that wrote the row."""
+    state.conn.execute(
         "INSERT INTO runs (id, agent, pid, proc_start, started, ended, status, dry_run, message) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (result.run_id, result.agent, process.pid, process.create_time(), result.started,
          result.ended or None, status, int(result.dry_run), message),
     )
+    seals.reseal(state.conn, state.path, "runs", "id", result.run_id)
 
 
 def _finding_entry(ctx: RunContext, finding: Finding) -> Entry:
@@ -258,6 +262,7 @@ def _handle(ctx: RunContext, proposal: Proposal, notify_only: int) -> ActionResu
              action.check, action.mode, action.status, action.reason, action.preview, iso(now), action.gate or None,
              action.approval_id or None),
         )
+        seals.reseal(conn, ctx.state.path, "actions", "id", action.id)
         if action.status == "applying":
             snapshots.record(ctx.state, action.id, [snapshots.capture(ctx.state, p) for p in kind.changes(proposal)])
         audit.append(ctx.state, [Entry(ctx.agent, "action.decision",
@@ -273,17 +278,34 @@ def _handle(ctx: RunContext, proposal: Proposal, notify_only: int) -> ActionResu
     return action
 
 
-def _apply(ctx: RunContext, kind, proposal: Proposal, action: ActionResult) -> None:
-    """Apply and verify; record the result, what the action left (for rollback), the circuit and the approval."""
+def _apply_and_verify(kind, proposal: Proposal) -> dict[str, Any]:
+    applied = kind.apply(proposal)
+    return {"message": applied.message, "before": applied.before, "problem": kind.verify(proposal)}
+
+
+def _apply_as(account: tuple[int, int], kind, proposal: Proposal) -> dict[str, Any]:
+    """Apply and verify in a child that dropped to `account` (uid, gid); its failure arrives as ActionFailed."""
+    from zenctl.core import accounts
+
+    try:
+        return accounts.call_as(*account, _apply_and_verify, kind, proposal)
+    except OSError as exc:
+        raise ActionFailed(f"as uid {account[0]}: {exc}") from None
+
+
+def _apply(ctx: RunContext, kind, proposal: Proposal, action: ActionResult,
+           account: tuple[int, int] | None = None) -> None:
+    """Apply and verify (as `account` when given); record the result, what the action left (for rollback), the
+    circuit and the approval."""
     before: dict[str, Any] = {}
     interrupted: Terminated | None = None
     try:
-        applied = kind.apply(proposal)
-        before = applied.before
-        problem = kind.verify(proposal)
+        done = _apply_as(account, kind, proposal) if account else _apply_and_verify(kind, proposal)
+        before = done["before"]
+        problem = done["problem"]
         if problem:
             raise ActionFailed(f"verify failed: {problem}")
-        action.status, action.message = "applied", applied.message
+        action.status, action.message = "applied", done["message"]
     except ActionFailed as exc:
         action.status, action.message = "failed", str(exc)
     except Terminated as exc:
@@ -294,6 +316,7 @@ def _apply(ctx: RunContext, kind, proposal: Proposal, action: ActionResult) -> N
     with ctx.state.write() as conn:
         conn.execute("UPDATE actions SET status = ?, message = ?, before = ?, finished = ? WHERE id = ?",
                      (action.status, scrub(action.message), json.dumps(before, default=str), iso(), action.id))
+        seals.reseal(conn, ctx.state.path, "actions", "id", action.id)
         snapshots.record_after(ctx.state, action.id)
         if action.mode != "manual":
             escalation.circuit_result(ctx.state, ctx.loaded.config, action.kind, action.target, ok, ctx.agent,
@@ -318,11 +341,13 @@ class ManualRun:
         self.ctx = RunContext(name, self.result.run_id, loaded, state, dry_run, time.time())
         self.by = control.whoami()
         with state.write() as conn:
-            _insert_run(conn, self.result, self.process, "running", None)
+            _insert_run(state, self.result, self.process, "running", None)
             audit.append(state, [Entry(name, "run.start", f"{name} by {self.by}" + (" (dry-run)" if dry_run else ""),
                                        self.result.run_id, {"by": self.by, "pid": os.getpid(), "dry_run": dry_run})])
 
-    def apply(self, proposal: Proposal) -> ActionResult:
+    def apply(self, proposal: Proposal, account: tuple[int, int] | None = None) -> ActionResult:
+        """Record, snapshot, apply and verify one step; as `account` (uid, gid), in a child process that dropped to
+        it, when the step acts on what only that account vouched for (its snapshots are taken as it too)."""
         ctx, kind = self.ctx, get_kind(proposal.kind)
         action = ActionResult(_new_action_id(ctx), proposal.kind, proposal.target, proposal.check, "manual",
                               "previewed" if ctx.dry_run else "applying", "", kind.preview(proposal),
@@ -336,18 +361,27 @@ class ManualRun:
                 (action.id, ctx.run_id, ctx.agent, action.kind, action.target,
                  json.dumps(proposal.params, default=str), action.check, action.status, action.reason, action.preview,
                  iso()))
+            seals.reseal(conn, ctx.state.path, "actions", "id", action.id)
             if not ctx.dry_run:
-                snapshots.record(ctx.state, action.id,
-                                 [snapshots.capture(ctx.state, p) for p in kind.changes(proposal)])
+                snapshots.record(ctx.state, action.id, self._capture(kind.changes(proposal), account))
             audit.append(ctx.state, [Entry(ctx.agent, "action.decision",
                                            f"{action.kind} {action.target}: {verdict}: {action.preview}; "
                                            f"{proposal.reason}", ctx.run_id,
                                            {"action_id": action.id, "kind": action.kind, "mode": "manual",
                                             "by": self.by, "dry_run": ctx.dry_run, "params": proposal.params})])
         if not ctx.dry_run:
-            _apply(ctx, kind, proposal, action)
+            _apply(ctx, kind, proposal, action, account)
         self.result.actions.append(action)
         return action
+
+    def _capture(self, paths: list[str], account: tuple[int, int] | None) -> list[snapshots.Saved]:
+        if not account:
+            return [snapshots.capture(self.ctx.state, p) for p in paths]
+        from zenctl.core import accounts
+
+        state = self.ctx.state
+        saved = accounts.call_as(*account, lambda: [asdict(snapshots.capture(state, p)) for p in paths])
+        return [snapshots.Saved(**item) for item in saved]
 
     def refuse(self, target: str, why: str) -> None:
         """Record a step that was not taken and why (audited, reported as a failed step)."""

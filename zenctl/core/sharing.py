@@ -28,14 +28,25 @@ def modes(state_path: Path) -> tuple[int, int]:
     return SHARED if st.st_mode & 0o060 == 0o060 else PRIVATE
 
 
-def make_dir(path: Path, state_path: Path) -> None:
-    """Create a directory beside the state with the mode its sharing calls for (umask notwithstanding)."""
+def open_dir(path: Path | str, state_path: Path, dir_fd: int | None = None) -> int:
+    """A descriptor of a directory beside the state (`path` relative to `dir_fd` if given), created with the mode
+    its sharing calls for (umask notwithstanding). With a shared state a group member can write there, so a
+    symlink in its place is refused (StateError), never followed: everything below is then opened relative to
+    the descriptor."""
     dir_mode, _ = modes(state_path)
     try:
-        path.mkdir(mode=dir_mode & 0o777)
+        os.mkdir(path, dir_mode & 0o777, dir_fd=dir_fd)
+        created = True
     except FileExistsError:
-        return
-    os.chmod(path, dir_mode)
+        created = False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError as exc:
+        raise StateError(f"{path}: is not a directory zenctl can use beside its state ({exc.strerror}); "
+                         "something else was put in its place: remove it") from None
+    if created:
+        os.fchmod(fd, dir_mode)
+    return fd
 
 
 def fix_file(fd: int, state_path: Path) -> None:
@@ -66,7 +77,8 @@ def share(state_path: Path, gid: int) -> None:
                          f"group {_group_name(gid)!r}: give every run_as the same group (USER:GROUP)")
     if st.st_gid == gid and stat.S_IMODE(st.st_mode) == SHARED[0] and _file_shared(state_path, gid):
         return  # the usual case on every run after the first: a few stats
-    mine = {state_path.name + suffix for suffix in ("", "-wal", "-shm", "-journal", ".locks", ".snapshots")}
+    mine = {state_path.name + suffix
+            for suffix in ("", "-wal", "-shm", "-journal", ".locks", ".snapshots", ".keys", ".reserve")}
     others = sorted(set(os.listdir(directory)) - mine)
     if others:
         raise StateError(f"{directory}: holds other files too ({', '.join(others[:3])}); to share the state with "
@@ -97,8 +109,16 @@ def _file_shared(path: Path, gid: int) -> bool:
 
 
 def _set(path: Path, gid: int, mode: int | None) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    """Give a directory or regular file the group (and mode). What a group member may have planted is left alone:
+    symlinks, FIFOs (an open would block), devices, sockets, and files with other names (hard links)."""
     try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return  # a symlink (ELOOP), a socket (ENXIO) or gone: not ours to share
+    try:
+        st = os.fstat(fd)
+        if not (stat.S_ISDIR(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_nlink == 1)):
+            return
         os.fchown(fd, -1, gid)
         if mode is not None:
             os.fchmod(fd, mode)

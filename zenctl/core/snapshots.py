@@ -9,12 +9,13 @@ left, because then someone else changed it since and restoring would destroy the
 import hashlib
 import json
 import os
+import secrets
 import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from zenctl.core import sharing
+from zenctl.core import seals, sharing
 from zenctl.core.state import State
 
 _CHUNK = 1 << 20
@@ -49,31 +50,42 @@ def _ftype(mode: int) -> str:
 
 
 def _put_blob(state: State, path: str) -> str:
-    """Copy a file's bytes into the store (once per content); its SHA-256."""
-    root = store_dir(state)
-    sharing.make_dir(root, state.path)
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".incoming-")
+    """Copy a file's bytes into the store; its SHA-256. With a shared state group members write the store, so
+    every step is relative to directory descriptors (a symlinked fan-out directory is refused, not followed) and
+    the copy always replaces whatever carries its name (a planted file is never taken for the content)."""
+    root = sharing.open_dir(store_dir(state), state.path)
     digest = hashlib.sha256()
+    tmp = f".incoming-{secrets.token_hex(8)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=root)
     try:
-        with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as source, os.fdopen(fd, "wb") as out:
-            if os.fstat(source.fileno()).st_mode & 0o044:  # a copy is never more readable than its original
-                sharing.fix_file(fd, state.path)
+        with open(path, "rb", opener=_no_follow) as source, os.fdopen(fd, "wb") as out:
+            if os.fstat(source.fileno()).st_mode & 0o004:  # only a world-readable file's copy is group-readable
+                sharing.fix_file(out.fileno(), state.path)
             while chunk := source.read(_CHUNK):
                 digest.update(chunk)
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
-        final = root / digest.hexdigest()[:2] / digest.hexdigest()[2:]
-        sharing.make_dir(final.parent, state.path)
-        if final.exists():
-            os.unlink(tmp)
-        else:
-            os.rename(tmp, final)
+        name = digest.hexdigest()
+        fan = sharing.open_dir(name[:2], state.path, dir_fd=root)
+        try:
+            os.rename(tmp, name[2:], src_dir_fd=root, dst_dir_fd=fan)
+        finally:
+            os.close(fan)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        try:
+            os.unlink(tmp, dir_fd=root)
+        except FileNotFoundError:
+            pass
         raise
+    finally:
+        os.close(root)
     return digest.hexdigest()
+
+
+def _no_follow(path: str, flags: int) -> int:
+    """Open without following a final symlink or blocking on a FIFO."""
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK)
 
 
 def blob_path(state: State, digest: str) -> Path:
@@ -104,7 +116,7 @@ def fingerprint(path: str) -> dict:
            "gid": st.st_gid}
     if out["type"] == "file":
         digest = hashlib.sha256()
-        with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as handle:
+        with open(path, "rb", opener=_no_follow) as handle:
             while chunk := handle.read(_CHUNK):
                 digest.update(chunk)
         out["sha256"] = digest.hexdigest()
@@ -119,6 +131,7 @@ def record(state: State, action_id: str, saved: list[Saved]) -> None:
         "INSERT INTO snapshots (action_id, path, existed, ftype, mode, uid, gid, blob, link) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(action_id, s.path, int(s.existed), s.ftype, s.mode, s.uid, s.gid, s.blob, s.link) for s in saved])
+    seals.reseal(state.conn, state.path, "snapshots", "action_id", action_id)
 
 
 def record_after(state: State, action_id: str) -> None:
@@ -126,6 +139,7 @@ def record_after(state: State, action_id: str) -> None:
     rows = state.conn.execute("SELECT id, path FROM snapshots WHERE action_id = ?", (action_id,)).fetchall()
     for row_id, path in rows:
         state.conn.execute("UPDATE snapshots SET after = ? WHERE id = ?", (json.dumps(fingerprint(path)), row_id))
+    seals.reseal(state.conn, state.path, "snapshots", "action_id", action_id)
 
 
 def saved_for(state: State, action_id: str) -> list[tuple[Saved, dict | None]]:
@@ -179,11 +193,18 @@ def restore(store: Path, saved: Saved) -> None:
         directory = os.path.dirname(path) or "."
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.zenctl-")
         try:
-            with open(store / saved.blob[:2] / saved.blob[2:], "rb") as source, os.fdopen(fd, "wb") as out:
+            digest = hashlib.sha256()
+            with open(store / saved.blob[:2] / saved.blob[2:], "rb", opener=_no_follow) as source, \
+                    os.fdopen(fd, "wb") as out:
+                if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
+                    raise OSError(f"its snapshot copy {saved.blob} is not a regular file")
                 while chunk := source.read(_CHUNK):
+                    digest.update(chunk)
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
+            if digest.hexdigest() != saved.blob:  # the store is group-writable: a copy may have been replaced
+                raise OSError(f"its snapshot copy {saved.blob} was altered (content hash {digest.hexdigest()})")
             os.chmod(tmp, saved.mode)
             if os.geteuid() == 0 or saved.uid == os.geteuid():
                 os.chown(tmp, saved.uid, saved.gid)

@@ -13,10 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from zenctl.core.sharing import fix_file
-from zenctl.errors import StateError
+from zenctl.errors import ConfigError, StateError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000  # ZENCTL_BUSY_TIMEOUT (seconds) overrides: how long to wait for another writer
+MAX_BUSY_TIMEOUT_S = 86_400  # a day: longer is a mistake, and SQLite takes the wait as a C int of milliseconds
 
 
 def _migration_1(conn: sqlite3.Connection) -> None:
@@ -119,18 +120,37 @@ def _migration_2(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migration_3(conn: sqlite3.Connection) -> None:
+    """Seals (see `seals`): which account wrote the rows root may act on (runs, actions, snapshots, approvals)."""
+    _execute_all(
+        conn,
+        """
+        ALTER TABLE runs ADD COLUMN seal TEXT;
+        ALTER TABLE actions ADD COLUMN seal TEXT;
+        ALTER TABLE snapshots ADD COLUMN seal TEXT;
+        ALTER TABLE approvals ADD COLUMN seal TEXT
+        """
+    )
+
+
 # One function per schema change, in order; never edit a released one, append a new one.
-MIGRATIONS = [("0001_initial", _migration_1), ("0002_governance", _migration_2)]
+MIGRATIONS = [("0001_initial", _migration_1), ("0002_governance", _migration_2), ("0003_seals", _migration_3)]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def busy_timeout_ms() -> int:
     """How long to wait for another writer: ZENCTL_BUSY_TIMEOUT seconds, else 30 s."""
     raw = os.environ.get("ZENCTL_BUSY_TIMEOUT", "").strip()
+    if not raw:
+        return BUSY_TIMEOUT_MS
     try:
-        return int(float(raw) * 1000) if raw else BUSY_TIMEOUT_MS
+        seconds = float(raw)
     except ValueError:
-        raise StateError(f"environment variable ZENCTL_BUSY_TIMEOUT={raw!r}: must be a number of seconds") from None
+        seconds = -1.0
+    if not 0 <= seconds <= MAX_BUSY_TIMEOUT_S:  # also NaN, inf and 1e309
+        raise ConfigError(f"environment variable ZENCTL_BUSY_TIMEOUT={raw!r}: must be a number of seconds from 0 "
+                          f"to {MAX_BUSY_TIMEOUT_S}")
+    return int(seconds * 1000)
 
 
 def default_db_path(environ: dict[str, str] | None = None) -> Path:
