@@ -41,3 +41,16 @@ def test_a_damaged_block_is_refused_with_its_line(damaged):
 
 def test_block_is_empty_without_lines():
     assert block([]) == ""
+
+
+def test_a_line_with_a_control_character_is_refused_and_percent_is_escaped():
+    from pathlib import Path
+
+    from zenctl.core.config import Config, LoadedConfig
+    from zenctl.core.crontab import lines
+
+    entries, _ = lines(LoadedConfig(Config(), Path("/srv/50%/zenctl.yaml")), Path("/var/lib/zenctl/a%b.db"), False)
+    assert "ZENCTL_DB=/var/lib/zenctl/a\\%b.db" in entries[0].command and "/srv/50\\%/" in entries[0].command
+    entries, _ = lines(LoadedConfig(Config()), Path("/tmp/x\n* * * * * id #/zenctl.db"), False)
+    with pytest.raises(UsageError, match=r"control character.*/tmp/x\\x0a\* \* \* \* \* id #"):
+        block(entries)

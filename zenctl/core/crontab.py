@@ -6,6 +6,10 @@ zenctl, sets PATH (zenctl's directory, then the standard system directories), ZE
 (cron's environment has almost nothing), and passes `--due --quiet`, so cron mails only problems and a tick that
 comes twice runs once. In a user's crontab the lines sit between BEGIN and END markers; every other line is left
 exactly as it was.
+
+Quoting for the shell does not protect a line from cron, which reads the table first: a newline inside quotes still
+ends the entry (the rest becomes a line of its own, a job of the path's author), and an unescaped `%` ends the
+command. So a line with a control character is refused, and `%` is escaped as cron wants (`\\%`).
 """
 
 import os
@@ -16,6 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from zenctl.core import untrusted
 from zenctl.core.config import AGENT_NAMES, LoadedConfig
 from zenctl.errors import HostError, UsageError
 
@@ -89,6 +94,10 @@ def block(entries: list[Line]) -> str:
     """The marked block (empty text when there is nothing to schedule)."""
     if not entries:
         return ""
+    for entry in entries:  # a path (ZENCTL_CONFIG, ZENCTL_DB, zenctl's own) with a newline would add a line
+        if untrusted.has_control(entry.text()):
+            raise UsageError(f"the crontab line for {entry.agent} would hold a control character, which ends a cron "
+                             f"entry (use paths without one): {untrusted.name(entry.text())}")
     return "\n".join([BEGIN, *(e.text() for e in entries), END]) + "\n"
 
 
