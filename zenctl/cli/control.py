@@ -17,8 +17,10 @@ def stop(emergency: bool = typer.Option(False, "--emergency", help="Also termina
         print_json({"stopped": True, "emergency": emergency, "reason": reason, "terminated": terminated})
     elif not quiet:
         print(f"zenctl {'emergency-' if emergency else ''}stopped: {reason}")
-        for run in terminated:
-            print(f"  terminated {run['agent']} run {run['run_id']} (pid {run['pid']}, {run['how']})")
+        from zenctl.core.untrusted import line
+
+        for run in terminated:  # rows of the state file: printed with control characters escaped
+            print(line(f"  terminated {run['agent']} run {run['run_id']} (pid {run['pid']}, {run['how']})"))
         print("review: zenctl audit --last 1h   re-enable: zenctl resume [--notify-only-runs N]")
 
 

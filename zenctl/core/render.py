@@ -1,10 +1,15 @@
-"""Human output: rich tables for runs and status. (JSON shapes live beside the data they print.)"""
+"""Human output: rich tables for runs and status. (JSON shapes live beside the data they print.)
+
+Every value shown comes from the state file, a probe or a peer, so it goes through `text()`: control characters
+escaped (an OSC 52 or a title change in an alert summary never reaches the terminal) and rich markup taken literally.
+"""
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from zenctl.core.runtime import RunResult
+from zenctl.core.untrusted import line
 
 STYLE = {"ok": "green", "warning": "yellow", "critical": "bold red", "unknown": "magenta",
          "applied": "green", "failed": "bold red", "previewed": "cyan", "awaiting_approval": "yellow",
@@ -22,15 +27,21 @@ def console() -> Console:
     return out
 
 
+def text(value) -> str:
+    """Untrusted text for the console: control characters escaped (line by line, so a diff keeps its lines) and
+    rich markup shown as is."""
+    return "\n".join(escape(line(part)) for part in str(value).split("\n"))
+
+
 def styled(status: str) -> str:
     style = STYLE.get(status)
-    return f"[{style}]{status.upper()}[/]" if style else escape(status.upper())
+    return f"[{style}]{status.upper()}[/]" if style else text(status.upper())
 
 
 def _value(value, unit: str) -> str:
     if value is None:
         return "-"
-    return f"{value:g}{unit}" if isinstance(value, (int, float)) else str(value)
+    return f"{value:g}{unit}" if isinstance(value, (int, float)) else text(value)
 
 
 def render_run(result: RunResult) -> None:
@@ -41,19 +52,20 @@ def render_run(result: RunResult) -> None:
         for column in ("Status", "Check", "Value", "Threshold", "Message"):
             table.add_column(column, overflow="fold")
         for f in result.findings:
-            table.add_row(styled(f.status), f.check, _value(f.value, f.unit), _value(f.threshold, f.unit),
-                          f.message)
+            table.add_row(styled(f.status), text(f.check), _value(f.value, f.unit), _value(f.threshold, f.unit),
+                          text(f.message))
         out.print(table)
     if result.actions:
         table = Table(title="Actions", title_justify="left")
         for column in ("ID", "Kind", "Target", "Status", "Change", "Why"):
             table.add_column(column, overflow="fold")
         for a in result.actions:
-            table.add_row(a.id, a.kind, a.target, styled(a.status), a.message or a.preview, a.reason)
+            table.add_row(text(a.id), text(a.kind), text(a.target), styled(a.status), text(a.message or a.preview),
+                          text(a.reason))
         out.print(table)
     for note in result.notes:
-        out.print(f"[yellow]ladder:[/] {note}")
-    summary = f"{result.agent}: {styled(result.status)}"
+        out.print(f"[yellow]ladder:[/] {text(note)}")
+    summary = f"{text(result.agent)}: {styled(result.status)}"
     if not result.error:
         summary += f" — {len(result.findings)} checks, {len(result.actions)} actions" if result.findings or \
             not result.actions else f" — {len(result.actions)} actions"
@@ -67,7 +79,7 @@ def render_rows(title: str, rows: list[dict], columns: tuple[str, ...]) -> None:
         table.add_column(column.replace("_", " ").capitalize(), overflow="fold")
     for row in rows:
         table.add_row(*[styled(str(row[c])) if c in ("status", "state") and row[c] else
-                        ("" if row[c] is None else escape(str(row[c]))) for c in columns])
+                        ("" if row[c] is None else text(row[c])) for c in columns])
     console().print(table if rows else f"{title}: none")
 
 
@@ -80,20 +92,20 @@ def render_approval(row: dict) -> None:
     out = console()
     for key in ("id", "status", "agent", "problem", "kind", "target", "preview", "reason", "plan_hash", "params",
                 "created", "updated", "expires", "requests", "decided_by", "decided_at", "comment", "action_id"):
-        value = styled(row[key]) if key == "status" else row[key]
-        out.print(f"[bold]{key:>10}[/]  {'-' if value is None else value}", soft_wrap=True)
+        value = "-" if row[key] is None else styled(row[key]) if key == "status" else text(row[key])
+        out.print(f"[bold]{key:>10}[/]  {value}", soft_wrap=True)
 
 
 def render_status(report: dict) -> None:
     out = console()
     if report["safe_mode"]:
-        out.print(f"[bold red]SAFE MODE[/] since {report['safe_mode']['since']}: {report['safe_mode']['reason']} "
-                  "(zenctl resume)")
+        out.print(f"[bold red]SAFE MODE[/] since {text(report['safe_mode']['since'])}: "
+                  f"{text(report['safe_mode']['reason'])} (zenctl resume)")
     for stop in report["stopped"]:
-        out.print(f"[magenta]{'EMERGENCY-' if stop['emergency'] else ''}STOPPED[/] {stop['agent']} by {stop['by']} "
-                  f"at {stop['at']}: {stop['reason']}")
+        out.print(f"[magenta]{'EMERGENCY-' if stop['emergency'] else ''}STOPPED[/] {text(stop['agent'])} by "
+                  f"{text(stop['by'])} at {text(stop['at'])}: {text(stop['reason'])}")
     for agent, runs in report.get("notify_only_runs", {}).items():
-        out.print(f"[yellow]notify-only[/] {agent}: next {runs} run(s) apply nothing")
+        out.print(f"[yellow]notify-only[/] {text(agent)}: next {text(runs)} run(s) apply nothing")
     if report["approvals"]:
         render_rows("Pending approvals", report["approvals"], ("id", "agent", "kind", "target", "status",
                                                                "preview", "expires"))
@@ -117,15 +129,16 @@ def _render_agents(rows: list[dict]) -> None:
     for r in rows:
         run = r["last_run"]
         enabled = ("yes" if r["enabled"] else "no") + (f" as {r['run_as']}" if r.get("run_as") else "")
-        due = "[bold red]STALE[/]" if r.get("stale") else (r.get("next_due") or "-")
-        message = escape(r["stale"]) if r.get("stale") else ""
+        due = "[bold red]STALE[/]" if r.get("stale") else text(r.get("next_due") or "-")
+        message = text(r["stale"]) if r.get("stale") else ""
         if run is None:
-            table.add_row(r["agent"], enabled, r.get("schedule", ""), "never", "-", "-", "-", "-", "-", due, message)
+            table.add_row(r["agent"], text(enabled), text(r.get("schedule", "")), "never", "-", "-", "-", "-", "-",
+                          due, message)
             continue
         cpu = (run["cpu_user_seconds"] or 0) + (run["cpu_system_seconds"] or 0)
         rss = f"{run['peak_rss_bytes'] / 1048576:.1f} MiB" if run["peak_rss_bytes"] else "-"
         wall = f"{run['wall_seconds']:.2f}" if run["wall_seconds"] is not None else "-"
-        table.add_row(r["agent"], enabled, r.get("schedule", ""), f"{run['started']} ({r['ago']} ago)",
-                      styled(run["status"]), wall, f"{cpu:.2f}", rss, run["id"], due,
-                      message or escape(run["message"] or ""))
+        table.add_row(r["agent"], text(enabled), text(r.get("schedule", "")),
+                      text(f"{run['started']} ({r['ago']} ago)"), styled(run["status"]), wall, f"{cpu:.2f}", rss,
+                      text(run["id"]), due, message or text(run["message"] or ""))
     console().print(table)
