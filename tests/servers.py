@@ -1,9 +1,11 @@
 """Real peers for alert delivery, all on 127.0.0.1: an SMTP server (aiosmtpd), an HTTP server that implements the
-PagerDuty Events API v2 contract, and a JSON webhook receiver."""
+PagerDuty Events API v2 contract, a JSON webhook receiver, and hostile ones (a tarpit, trickling, redirecting and
+huge answers)."""
 
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
@@ -223,3 +225,72 @@ class Tarpit:
         self.sock.close()
         for conn in self.held:
             conn.close()
+
+
+class HostileHttp(_Served):
+    """An HTTP peer on 127.0.0.1 that misbehaves in one way, for the bounds on alert delivery:
+
+    - `trickle`: answers one byte of a never-ending header every `interval` seconds;
+    - `redirect`: answers a POST with 302 to its own /moved, which answers a GET with 200;
+    - `huge`: answers 200 with a body of `size` bytes (sent as fast as the client reads).
+
+    Every answer stops by itself after `limit` seconds, or when the `with` block ends. `posts` and `gets` count the
+    requests received."""
+
+    def __init__(self, mode: str, interval: float = 0.5, size: int = 1 << 30, limit: float = 60):
+        self.port = free_port()
+        self.posts = self.gets = 0
+        self.stopping = threading.Event()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                owner.posts += 1
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                ends = time.monotonic() + limit
+                if mode == "redirect":
+                    self.send_response(302)
+                    self.send_header("Location", f"http://127.0.0.1:{owner.port}/moved")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif mode == "trickle":
+                    for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"z" * 100_000:
+                        if time.monotonic() > ends or owner.stopping.wait(interval):
+                            return
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                elif mode == "huge":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(size))
+                    self.end_headers()
+                    chunk, sent = b"\0" * (1 << 20), 0
+                    while sent < size and time.monotonic() < ends and not owner.stopping.is_set():
+                        self.wfile.write(chunk[:size - sent])
+                        sent += len(chunk)
+
+            def do_GET(self):
+                owner.gets += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def handle(self):
+                try:
+                    super().handle()
+                except OSError:  # the client gave up: that is what the bounds are for
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads, self.server.block_on_close = True, False
+
+    def __exit__(self, *exc) -> None:
+        self.stopping.set()
+        super().__exit__(*exc)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"

@@ -5,6 +5,11 @@ Queueing is part of the run's transaction; delivery happens after, one row per c
 keeps its rows `pending` and the next run (of any agent) retries them: an alert is never lost. Rows are claimed
 before sending so two runs never deliver the same one. Silences and maintenance windows hold rows (`held`): they
 are recorded and shown, and released when the silence ends if their problem is still open.
+
+Delivery is bounded, because it holds the run (and its lock) open: the channels are sent in parallel, each
+channel's rows in order, all within `alerts.delivery_deadline`; what has not gone out by then stays pending. Only a
+2xx answer from the configured URL counts as delivered (redirects are not followed), and at most a few hundred
+bytes of an answer are read.
 """
 
 import json
@@ -12,10 +17,11 @@ import os
 import secrets
 import socket
 import sys
+import threading
 import time
 from fnmatch import fnmatchcase
 
-from zenctl.core import audit
+from zenctl.core import audit, untrusted
 from zenctl.core.audit import Entry, scrub
 from zenctl.core.config import Config
 from zenctl.core.state import State
@@ -26,6 +32,7 @@ COLUMNS = ("id", "problem", "channel", "event", "severity", "summary", "details"
            "attempts", "last_error", "sent_at", "held_by")
 # zenctl's statuses as PagerDuty severities.
 _PD_SEVERITY = {"critical": "critical", "unknown": "error", "warning": "warning", "ok": "info"}
+ANSWER_BYTES = 300  # of an HTTP answer, read for the error message; the rest is never read
 
 
 class DeliveryError(Exception):
@@ -113,24 +120,27 @@ def release_held(state: State, config: Config, now: float) -> None:
 
 
 def deliver(state: State, config: Config, run_id: str | None, now: float | None = None) -> dict[str, int]:
-    """Send every pending row (this run's and earlier runs' leftovers); counts of sent and failed."""
+    """Send every pending row (this run's and earlier runs' leftovers) within the delivery deadline; counts of
+    sent and failed (not sent in time counts as failed)."""
     now = time.time() if now is None else now
     release_held(state, config, now)
     if not state.conn.execute("SELECT 1 FROM alerts WHERE status = 'pending' LIMIT 1").fetchone():
         return {"sent": 0, "failed": 0}
+    limit = config.alerts.delivery_deadline
     with state.write() as conn:
         rows = conn.execute(
             f"SELECT {', '.join(COLUMNS)} FROM alerts WHERE status = 'pending' AND "
             "(claimed_until IS NULL OR claimed_until < ?) ORDER BY id", (now,)).fetchall()
         rows = [dict(zip(COLUMNS, r)) for r in rows]
-        # Claimed for long enough to try each channel once; a run killed meanwhile frees them after that.
-        conn.executemany("UPDATE alerts SET claimed_until = ? WHERE id = ?", [(now + 120, r["id"]) for r in rows])
+        # Claimed for the length of the delivery; a run killed meanwhile frees them after that.
+        conn.executemany("UPDATE alerts SET claimed_until = ? WHERE id = ?",
+                         [(now + limit + 60, r["id"]) for r in rows])
+    outcomes = _send_all(config, rows, time.monotonic() + limit)
     counts = {"sent": 0, "failed": 0}
     for row in rows:
-        try:
-            _send(config, row)
-        except DeliveryError as exc:
-            error = scrub(str(exc))
+        error = outcomes.get(row["id"], f"not sent within alerts.delivery_deadline ({limit:g} s)")
+        if error is not None:
+            error = scrub(error)
             with state.write() as conn:
                 conn.execute("UPDATE alerts SET attempts = attempts + 1, last_error = ?, claimed_until = NULL "
                              "WHERE id = ?", (error, row["id"]))
@@ -150,25 +160,64 @@ def deliver(state: State, config: Config, run_id: str | None, now: float | None 
     return counts
 
 
-def _send(config: Config, row: dict) -> None:
+def _send_all(config: Config, rows: list[dict], deadline: float) -> dict[int, str | None]:
+    """Each channel's rows in order, the channels in parallel; {row id: None when sent, else the error} for the
+    rows done by `deadline` (monotonic). The senders are daemon threads: one stuck on a peer that never lets go is
+    left behind (its row stays pending) and cannot hold the run, nor the process's exit."""
+    outcomes: dict[int, str | None] = {}
+    by_channel: dict[str, list[dict]] = {}
+    for row in rows:
+        by_channel.setdefault(row["channel"], []).append(row)
+
+    def send(channel_rows: list[dict]) -> None:
+        for row in channel_rows:
+            if time.monotonic() >= deadline:
+                return
+            try:
+                _send(config, row, deadline)
+                outcomes[row["id"]] = None
+            except DeliveryError as exc:  # may quote the peer: printed later, so one line, no control characters
+                outcomes[row["id"]] = untrusted.line(str(exc))
+            except Exception as exc:  # a thread's exception would only be printed: keep it as the row's error
+                outcomes[row["id"]] = untrusted.line(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=send, args=(channel_rows,), name=f"alerts-{channel}", daemon=True)
+               for channel, channel_rows in by_channel.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0))
+    return dict(outcomes)
+
+
+def _timeout(timeout: float, deadline: float) -> float:
+    """A channel's timeout, shortened to what is left of the delivery deadline."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DeliveryError("alerts.delivery_deadline passed")
+    return min(timeout, left)
+
+
+def _send(config: Config, row: dict, deadline: float) -> None:
     details = json.loads(row["details"])
     if row["channel"] == "stderr":
-        sys.stderr.write(f"zenctl: ALERT {row['event'].upper()} [{row['severity']}] {row['summary']}\n")
+        sys.stderr.write(untrusted.line(f"zenctl: ALERT {row['event'].upper()} [{row['severity']}] "
+                                        f"{row['summary']}") + "\n")
         sys.stderr.flush()
     elif row["channel"] == "email":
-        _send_email(config, row, details)
+        _send_email(config, row, details, deadline)
     elif row["channel"] == "pagerduty":
-        _send_pagerduty(config, row, details)
+        _send_pagerduty(config, row, details, deadline)
     elif row["channel"] == "webhook":
         body = {"version": 1, "event": row["event"], "problem": row["problem"], "severity": row["severity"],
                 "summary": row["summary"], "dedup_key": row["dedup_key"], "created": row["created"],
                 "details": details}
-        _post_json(config.alerts.webhook.url, body, config.alerts.webhook.timeout)
+        _post_json(config.alerts.webhook.url, body, _timeout(config.alerts.webhook.timeout, deadline))
     else:
         raise DeliveryError(f"channel {row['channel']!r} is not configured any more")
 
 
-def _send_email(config: Config, row: dict, details: dict) -> None:
+def _send_email(config: Config, row: dict, details: dict, deadline: float) -> None:
     import smtplib  # the mail and TLS modules cost ~30 ms to import: only runs that send pay it
     import ssl
     from email.message import EmailMessage
@@ -187,10 +236,10 @@ def _send_email(config: Config, row: dict, details: dict) -> None:
                         + json.dumps(details, indent=2, default=str) + "\n")
     try:
         if email.tls == "ssl":
-            client = smtplib.SMTP_SSL(email.host, email.port, timeout=email.timeout,
+            client = smtplib.SMTP_SSL(email.host, email.port, timeout=_timeout(email.timeout, deadline),
                                       context=ssl.create_default_context())
         else:
-            client = smtplib.SMTP(email.host, email.port, timeout=email.timeout)
+            client = smtplib.SMTP(email.host, email.port, timeout=_timeout(email.timeout, deadline))
         with client:
             if email.tls == "starttls":
                 client.starttls(context=ssl.create_default_context())
@@ -201,7 +250,7 @@ def _send_email(config: Config, row: dict, details: dict) -> None:
         raise DeliveryError(f"SMTP {email.host}:{email.port}: {exc}") from None
 
 
-def _send_pagerduty(config: Config, row: dict, details: dict) -> None:
+def _send_pagerduty(config: Config, row: dict, details: dict, deadline: float) -> None:
     pd = config.alerts.pagerduty
     key = pd.routing_key or os.environ.get(pd.routing_key_env, "")
     if not key:
@@ -212,25 +261,43 @@ def _send_pagerduty(config: Config, row: dict, details: dict) -> None:
                            "severity": _PD_SEVERITY.get(row["severity"], "error"),
                            "component": row["problem"].split(":", 1)[0], "class": row["problem"].split(":", 1)[-1],
                            "custom_details": details}
-    _post_json(pd.url, body, pd.timeout)
+    _post_json(pd.url, body, _timeout(pd.timeout, deadline))
 
 
 def _post_json(url: str | None, body: dict, timeout: float) -> None:
+    """POST `body`; only a 2xx answer from `url` itself counts, and at most ANSWER_BYTES of any answer are read."""
+    import http.client
     import urllib.error
     import urllib.request
 
     if not url:
         raise DeliveryError("no URL configured")
+    if not url.lower().startswith(("http://", "https://")):
+        raise DeliveryError(f"{url}: not an http:// or https:// URL")
     request = urllib.request.Request(url, data=json.dumps(body, default=str).encode(), method="POST",
                                      headers={"Content-Type": "application/json", "User-Agent": "zenctl"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            response.read()
+        with _opener().open(request, timeout=timeout):
+            pass  # a 2xx: delivered; its body is not needed
     except urllib.error.HTTPError as exc:
-        text = exc.read(300).decode(errors="replace").strip()
-        raise DeliveryError(f"{url}: HTTP {exc.code}" + (f": {text}" if text else "")) from None
-    except (OSError, ValueError) as exc:
+        text = exc.read1(ANSWER_BYTES).decode(errors="replace").strip() if exc.fp else ""
+        where = exc.headers.get("Location") if 300 <= exc.code < 400 else None
+        raise DeliveryError(f"{url}: HTTP {exc.code}" + (f" (redirect to {where} not followed: configure the final "
+                                                         "URL)" if where else "") + (f": {text}" if text else "")
+                            ) from None
+    except (OSError, ValueError, http.client.HTTPException) as exc:
         raise DeliveryError(f"{url}: {getattr(exc, 'reason', exc)}") from None
+
+
+def _opener():
+    """urllib without redirects: a 3xx becomes an HTTPError (a redirect followed as a GET delivers nothing)."""
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    return urllib.request.build_opener(NoRedirect)
 
 
 def listing(state: State, everything: bool) -> list[dict]:

@@ -311,6 +311,9 @@ class AlertsConfig(Model):
 
     stderr: bool = Field(True, description="Print alerts on stderr (cron mails them).")
     repeat_interval: Duration = Field(14400, gt=0, description="Re-send a still-open problem's alert after this.")
+    delivery_deadline: Duration = Field(
+        30, gt=0, le=3600, description="Seconds a run may spend delivering alerts, all channels together (in "
+                                       "parallel); what is not sent by then stays pending for the next run.")
     email: EmailConfig = Field(default_factory=EmailConfig)
     pagerduty: PagerDutyConfig = Field(default_factory=PagerDutyConfig)
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
