@@ -10,12 +10,14 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import CALM
 from tests.security.conftest import ROOT_ONLY, as_user
+from zenctl.core.timeutil import iso
 
 pytestmark = [ROOT_ONLY]
 
@@ -123,3 +125,18 @@ def test_times_from_a_clock_that_was_ahead_do_not_hold_repairs(zenctl, tmp_path)
     code, run = zenctl.json("health", "check", "-c", str(working), env=env)
     assert [(a["kind"], a["status"], a["gate"]) for a in run["actions"]] == [("service.restart", "applied", "")]
     assert code == 0 and flag.exists()
+
+
+def test_an_approval_dated_by_a_clock_that_was_ahead_neither_blocks_nor_lasts(zenctl, tmp_path):
+    target = tmp_path / "data"
+    target.mkdir(mode=0o700)
+    zenctl.config(CALM + f"    paths:\n      - path: {target}\n        mode: \"0750\"\n"
+                  "policy:\n  modes:\n    fs.chmod: approve\n")
+    _, first = zenctl.json("health", "check")
+    request = first["actions"][0]["approval_id"]
+    with sqlite3.connect(zenctl.db) as conn:  # rejected while the clock was a year ahead
+        conn.execute("UPDATE approvals SET status = 'rejected', decided_by = 'x', expires = ? WHERE id = ?",
+                     (iso(time.time() + YEAR), request))
+    _, second = zenctl.json("health", "check")
+    assert second["actions"][0]["status"] == "awaiting_approval", second["actions"][0]
+    assert second["actions"][0]["approval_id"] != request

@@ -18,7 +18,7 @@ from zenctl.core.actions import Proposal
 from zenctl.core.audit import Entry
 from zenctl.core.config import Config
 from zenctl.core.state import State
-from zenctl.core.timeutil import epoch, iso
+from zenctl.core.timeutil import epoch, from_future, iso
 from zenctl.errors import UsageError
 
 OPEN = ("pending", "approved", "rejected")
@@ -61,7 +61,7 @@ def consult(state: State, config: Config, agent: str, proposal: Proposal, previe
     digest = plan_hash(proposal)
     row = _row(state, "agent = ? AND kind = ? AND target = ? AND status IN ('pending', 'approved', 'rejected') "
                       "ORDER BY created DESC LIMIT 1", (agent, proposal.kind, proposal.target))
-    if row and row["status"] != "rejected" and epoch(row["expires"]) <= now:
+    if row and row["status"] != "rejected" and _over(row, now, config):
         if not dry_run:
             _set_status(state, row, "expired", "expired before it was acted on", run_id)
         row = None
@@ -81,7 +81,7 @@ def consult(state: State, config: Config, agent: str, proposal: Proposal, previe
     if row and row["status"] == "approved":
         return Gate(True, row["id"], f"approved by {row['decided_by']} ({row['id']}), plan hash matches")
     if row and row["status"] == "rejected":
-        if epoch(row["expires"]) > now:
+        if not _over(row, now, config):
             return Gate(False, row["id"], f"rejected by {row['decided_by']} ({row['id']}); not asked again until "
                                           f"{row['expires']} or the plan changes")
         row = None
@@ -105,6 +105,13 @@ def consult(state: State, config: Config, agent: str, proposal: Proposal, previe
                                {"approval_id": new_id, "kind": proposal.kind, "target": proposal.target,
                                 "plan_hash": digest, "expires": expires, "reason": proposal.reason})])
     return Gate(False, new_id, f"awaiting approval: zenctl approve {new_id}")
+
+
+def _over(row: dict, now: float, config: Config) -> bool:
+    """Past its expiry, or dated beyond any expiry zenctl could have set: written by a clock that was ahead,
+    which must neither keep a rejection blocking nor an approval valid until then."""
+    expires = epoch(row["expires"])
+    return expires <= now or from_future(expires - config.policy.approval_expiry, now)
 
 
 def _decided_by_trusted(state: State, row: dict) -> bool:
@@ -190,7 +197,7 @@ def decide(state: State, config: Config, approval_id: str, approve: bool, who: s
         if os.geteuid() not in (0, actor):
             raise UsageError(f"approval {row['id']} is carried out by {seals.describe(actor)}: decide it as root "
                              f"(sudo zenctl {'approve' if approve else 'reject'} {row['id']}) or as that account")
-        if row["status"] == "pending" and epoch(row["expires"]) <= now:
+        if row["status"] == "pending" and _over(row, now, config):
             _set_status(state, row, "expired", "nobody acted before it expired", None)
             row["status"] = "expired"
         if row["status"] != "pending":

@@ -104,7 +104,7 @@ def leak_judgement(service, outcome: Outcome, history: list[tuple[float, float]]
         return
     check = f"memory:{service.name}"
     points = [(ts, value) for ts, value in history if started is None or ts >= started] + [(now, rss)]
-    points = [p for p in points if now - p[0] <= service.leak_window]
+    points = [p for p in points if 0 <= now - p[0] <= service.leak_window]  # none from a clock that was ahead
     mb = rss / 1e6
     problem = None
     if service.rss_limit_mb is not None and mb > service.rss_limit_mb:
