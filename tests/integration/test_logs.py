@@ -242,3 +242,38 @@ def test_log_set_config_errors_name_the_key(zenctl, tmp_path):
     checked = zenctl("config", "validate", "-c", str(cfg))
     assert checked.returncode == 3 and 'zenctl.yaml:5: agents.system_health.logs.0.size: must be a size such as' \
         in checked.stderr + checked.stdout, checked
+
+
+def test_a_generation_both_plain_and_compressed_with_different_contents_is_kept_and_said(zenctl, tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write_lines(logs / "app.log", 0, 10)
+    write_lines(logs / "app.log.1", -10, 10)
+    (logs / "app.log.1.gz").write_bytes(gzip.compress(b"%08d another copy\n" % -20))  # not app.log.1's content
+    code, out = zenctl.json("maintain", "logs", "-c", str(config(zenctl, paths=[str(logs / "*.log")], size=1)))
+    (action,) = out["actions"]
+    assert action["status"] == "applied", action
+    (finding,) = out["findings"]
+    assert finding["status"] == "warning" and "app.log.2 and" not in finding["message"]
+    assert f"{logs / 'app.log.1'} and {logs / 'app.log.1.gz'} both exist and differ" in finding["message"]
+    assert sorted(p.name for p in logs.iterdir()) == ["app.log", "app.log.1", "app.log.2", "app.log.2.gz"]
+    assert numbers(logs / "app.log.2", logs / "app.log.1") == list(range(-10, 10))
+    assert numbers(logs / "app.log.2.gz") == [-20] and code == 1  # 1: a warning
+
+
+def test_log_directories_others_can_write_are_refused_links_root_placed_are_followed(zenctl, tmp_path):
+    shared = tmp_path / "shared"  # group-writable by a group that is not root's
+    shared.mkdir()
+    write_lines(shared / "a.log", 0, 10)
+    os.chown(shared, 0, 65534)
+    shared.chmod(0o775)
+    real = tmp_path / "real"
+    real.mkdir()
+    write_lines(real / "b.log", 0, 10)
+    (tmp_path / "link").symlink_to(real)  # in a directory only root can write: root placed it, like /var/run
+    cfg = config(zenctl, paths=[str(shared / "*.log"), str(tmp_path / "link" / "*.log")], size=1)
+    code, out = zenctl.json("maintain", "logs", "-c", str(cfg))
+    (finding,) = out["findings"]
+    assert code == 1 and f"{shared} is writable by group " in finding["message"] and finding["status"] == "warning"
+    assert sorted(p.name for p in shared.iterdir()) == ["a.log"]
+    assert sorted(p.name for p in real.iterdir()) == ["b.log", "b.log.1"]
