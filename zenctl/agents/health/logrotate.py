@@ -220,38 +220,39 @@ def _open(dfd: int, name: str, path: str, flags: int, ino: int | None = None,
 def find_logs(globs: list[str]) -> tuple[list[str], list[str]]:
     """Regular files the globs match, never a rotated generation (.1, -20261124, .gz) of another log; and why the
     others were refused (a symlink, a hard link, a directory on the way that others can change)."""
-    found: set[str] = set()
-    refused: list[str] = []
-    trusted: dict[str, int | str] = {}
+    names: dict[str, set[str]] = {}
     for pattern in globs:
-        for path in sorted(glob.glob(pattern)):
+        for path in glob.glob(pattern):
             directory, name = os.path.split(path)
-            if _GENERATION.search(name) or path in found:
-                continue
-            if directory not in trusted:
+            if not _GENERATION.search(name):
+                names.setdefault(directory, set()).add(name)
+    found: list[str] = []
+    refused: list[str] = []
+    for directory in sorted(names):
+        try:
+            dfd = open_dir(directory)
+        except FileNotFoundError:
+            continue  # gone since the glob saw it: missing logs are fine
+        except StepFailed as exc:
+            refused.append(str(exc))
+            continue
+        except OSError as exc:
+            refused.append(f"{shown(directory)}: {error_text(exc)}")
+            continue
+        try:
+            for name in sorted(names[directory]):
+                path, st = os.path.join(directory, name), _lstat(dfd, name)
+                if st is None or stat.S_ISDIR(st.st_mode):
+                    continue  # gone since the glob saw it, or a directory
                 try:
-                    trusted[directory] = open_dir(directory)
+                    _check(st, path)
                 except StepFailed as exc:
-                    trusted[directory] = str(exc)
-                except OSError as exc:
-                    trusted[directory] = f"{shown(directory)}: {error_text(exc)}"
-            dfd = trusted[directory]
-            if isinstance(dfd, str):
-                refused.append(dfd)
-                continue
-            st = _lstat(dfd, name)
-            if st is None or stat.S_ISDIR(st.st_mode):
-                continue  # gone since the glob saw it (missing logs are fine), or a directory
-            try:
-                _check(st, path)
-            except StepFailed as exc:
-                refused.append(str(exc))
-                continue
-            found.add(path)
-    for dfd in trusted.values():
-        if isinstance(dfd, int):
+                    refused.append(str(exc))
+                else:
+                    found.append(path)
+        finally:
             os.close(dfd)
-    return sorted(found), list(dict.fromkeys(refused))
+    return sorted(found), refused
 
 
 def matching_logs(globs: list[str]) -> list[str]:
