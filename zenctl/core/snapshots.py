@@ -6,6 +6,7 @@ so the same bytes are stored once). Rollback refuses a path whose fingerprint no
 left, because then someone else changed it since and restoring would destroy their change (`--force` overrides).
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -190,38 +191,53 @@ def restore(store: Path, saved: Saved) -> None:
             os.unlink(path)
         return
     if saved.ftype == "file":
-        directory = os.path.dirname(path) or "."
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.zenctl-")
-        try:
-            digest = hashlib.sha256()
-            with open(store / saved.blob[:2] / saved.blob[2:], "rb", opener=_no_follow) as source, \
-                    os.fdopen(fd, "wb") as out:
-                if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
-                    raise OSError(f"its snapshot copy {saved.blob} is not a regular file")
-                while chunk := source.read(_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            if digest.hexdigest() != saved.blob:  # the store is group-writable: a copy may have been replaced
-                raise OSError(f"its snapshot copy {saved.blob} was altered (content hash {digest.hexdigest()})")
-            os.chmod(tmp, saved.mode)
-            if os.geteuid() == 0 or saved.uid == os.geteuid():
-                os.chown(tmp, saved.uid, saved.gid)
-            os.rename(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        _restore_file(store, saved)
         return
     if saved.ftype == "symlink":
         if os.path.lexists(path):
             os.unlink(path)
         os.symlink(saved.link, path)
         return
-    st = os.lstat(path)
-    if stat.S_ISLNK(st.st_mode):
-        raise OSError(f"{path} is now a symlink; not following it")
-    os.chmod(path, saved.mode)
-    if st.st_uid != saved.uid or st.st_gid != saved.gid:
-        os.chown(path, saved.uid, saved.gid)
+    try:  # mode and owner through a descriptor: a name swapped for a symlink in between is never followed
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(f"{path} is now a symlink; not following it") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != saved.uid or st.st_gid != saved.gid:
+            os.fchown(fd, saved.uid, saved.gid)
+        os.fchmod(fd, saved.mode)  # after the chown, which clears setuid and setgid bits
+    finally:
+        os.close(fd)
+
+
+def _restore_file(store: Path, saved: Saved) -> None:
+    """A new file beside `saved.path` with the snapshot's bytes (checked against its hash before anything is
+    replaced: the store is group-writable), mode and owner set on the descriptor (the temporary name lives in a
+    directory others may write), then renamed over the path."""
+    path = saved.path
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{os.path.basename(path)}.zenctl-")
+    try:
+        digest = hashlib.sha256()
+        with open(store / saved.blob[:2] / saved.blob[2:], "rb", opener=_no_follow) as source, \
+                os.fdopen(fd, "wb", closefd=False) as out:
+            if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
+                raise OSError(f"its snapshot copy {saved.blob} is not a regular file")
+            while chunk := source.read(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != saved.blob:
+            raise OSError(f"its snapshot copy {saved.blob} was altered (content hash {digest.hexdigest()})")
+        if os.geteuid() == 0 or saved.uid == os.geteuid():
+            os.fchown(fd, saved.uid, saved.gid)
+        os.fchmod(fd, saved.mode)  # after the chown, which clears setuid and setgid bits
+        os.fsync(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+    finally:
+        os.close(fd)
