@@ -147,3 +147,14 @@ def test_unknown_task_and_missing_root(zenctl, tmp_path):
     code, out = zenctl.json("maintain", "tmp", "-c", str(config(zenctl, tmp_path / "absent")))
     assert code == 3 and out["findings"][0]["status"] == "unknown"
     assert out["findings"][0]["message"] == f"{tmp_path}/absent: No such file or directory"
+
+
+def test_a_walk_over_its_time_budget_stops_and_says_so(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    for i in range(600):
+        (root / f"f{i}").touch()
+        old(root / f"f{i}")
+    sweep = Walker(TmpRoot(root=str(root), age=864000, age_by=["mtime"]), delete=True, seconds=0).run()
+    assert 0 < sweep.files < 600 and len(list(root.iterdir())) == 600 - sweep.files
+    assert "(time limit), the rest is left for the next run" in sweep.summary("deleted")

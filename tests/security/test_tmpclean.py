@@ -189,6 +189,31 @@ def test_11_undecodable_file_names_are_stored_and_printed_losslessly(zenctl, sha
     assert row["message"] == "message \\xff\\ud800" and row["data"] == {"name\udcff": ["value\\xfe"]}
 
 
+def test_11_process_and_directory_names_do_not_stop_the_health_check(zenctl, shared, intruder):
+    """The suggestions name processes (a zombie's parent) and directories of a full mount: anyone's to choose."""
+    parent = spawn(intruder, ["/usr/bin/python3", "-c", "import ctypes, os, time\n"
+                              "if os.fork() == 0:\n    os._exit(0)\n"
+                              "ctypes.CDLL(None).prctl(15, b'\\xff\\x1b]0;x\\x07', 0, 0, 0)\n"
+                              "print('zombie', flush=True)\ntime.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    small = shared / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(small)], check=True)
+    try:
+        assert parent.stdout.readline() == "zombie\n"
+        (small / os.fsdecode(b"\xff")).mkdir()
+        (small / os.fsdecode(b"\xff") / "big").write_bytes(os.urandom(3 << 20))
+        cfg = zenctl.config(only_this_mount(small, disk_threshold=50, disk_warning=40, suggest_scan_seconds=1))
+        code, out = zenctl.json("health", "check", "-c", str(cfg))
+    finally:
+        parent.kill()
+        parent.wait()
+        subprocess.run(["umount", "-l", str(small)], check=True)
+    assert code == 2, out
+    by_check = {f["check"]: f["message"] for f in out["findings"]}
+    assert f"\\xff\\x1b]0;x\\x07 (pid {parent.pid}, 1)" in by_check["suggest:zombies"]
+    assert f"{small}/\\xff 3.0 MiB" in by_check[f"suggest:space:{small}"]
+
+
 def test_12_running_programs_mapped_files_and_working_directories_are_kept(zenctl, shared, intruder):
     root = shared / "tmp"
     program, mapped, work = root / "prog", root / "mapped", root / "work"

@@ -6,16 +6,22 @@
   and the most resident memory.
 - swap: swap in use while most memory is free (pages swapped out earlier stay out until touched).
 - largest directories of a mount over its disk warning, and the directories with the most entries of a mount over
-  its inode warning, from one walk bounded by suggest_scan_seconds (it says when it stopped early).
+  its inode warning, from one walk bounded by suggest_scan_seconds (it says when it stopped early). The walk stays
+  on the mount: other file systems (st_dev) and other mounts of the same one (bind mounts, by mount point) are
+  not entered.
+
+Process and file names are anyone's to choose: they are escaped (`untrusted`) before they reach a message.
 """
 
 import os
+import re
 import stat
 import time
 
 import psutil
 
 from zenctl.agents.health.decide import human_bytes
+from zenctl.core import untrusted
 from zenctl.core.agent import Finding
 
 TOP = 5
@@ -50,7 +56,10 @@ def suggestions(facts, findings: list[Finding], cfg) -> list[Finding]:
 
 def _processes() -> list[dict]:
     attrs = ["pid", "ppid", "name", "status", "cpu_times", "memory_info", "create_time"]
-    return [p.info for p in psutil.process_iter(attrs, ad_value=None)]
+    processes = [p.info for p in psutil.process_iter(attrs, ad_value=None)]
+    for process in processes:  # any user names its processes: undecodable bytes, terminal escapes
+        process["name"] = untrusted.line(process["name"]) if process["name"] else process["name"]
+    return processes
 
 
 def _zombies(zombies: list[dict], processes: list[dict]) -> Finding:
@@ -99,6 +108,7 @@ def scan_mount(mountpoint: str, deadline: float, depth: int = 3) -> dict:
     symlinks or leaving the file system, until the deadline."""
     start = time.monotonic()
     device = os.lstat(mountpoint).st_dev
+    others = _mount_points() - {mountpoint}
     sizes: dict[str, int] = {}
     entries: dict[str, int] = {}
     files, partial = 0, False
@@ -120,7 +130,7 @@ def scan_mount(mountpoint: str, deadline: float, depth: int = 3) -> dict:
             except OSError:
                 continue
             if stat.S_ISDIR(st.st_mode):
-                if st.st_dev == device:
+                if st.st_dev == device and entry.path not in others:
                     stack.append((entry.path, level + 1))
                 continue
             files += 1
@@ -130,7 +140,20 @@ def scan_mount(mountpoint: str, deadline: float, depth: int = 3) -> dict:
             break
     return {"largest": _largest(sizes), "partial": partial, "files": files,
             "seconds": round(time.monotonic() - start, 2),
-            "most_entries": [{"path": p, "entries": n} for p, n in sorted(entries.items(), key=lambda i: -i[1])[:TOP]]}
+            "most_entries": [{"path": untrusted.name(p), "entries": n}
+                             for p, n in sorted(entries.items(), key=lambda i: -i[1])[:TOP]]}
+
+
+def _mount_points() -> set[str]:
+    """Every mount point (/proc/self/mountinfo, field 5, octal escapes undone); empty when /proc is missing."""
+    try:
+        with open("/proc/self/mountinfo", "rb") as info:
+            lines = info.read().splitlines()
+    except OSError:
+        return set()
+    unescape = re.compile(rb"\\([0-7]{3})")
+    return {os.fsdecode(unescape.sub(lambda m: bytes([int(m.group(1), 8)]), line.split()[4]))
+            for line in lines if len(line.split()) > 4}
 
 
 def _add_up(sizes: dict[str, int], mountpoint: str, path: str, size: int, depth: int) -> None:
@@ -156,4 +179,4 @@ def _largest(sizes: dict[str, int]) -> list[dict]:
             picked.append((path, size))
         if len(picked) == TOP:
             break
-    return [{"path": p, "bytes": s} for p, s in picked]
+    return [{"path": untrusted.name(p), "bytes": s} for p, s in picked]

@@ -46,7 +46,7 @@ class Sweep:
     kept_special: int = 0
     kept_other_fs: int = 0
     kept_deep: int = 0
-    stopped: float = 0.0  # seconds after which the time budget stopped the walk (0: it finished)
+    stopped: float | None = None  # seconds after which the time budget stopped the walk (None: it finished)
     errors: list[str] = field(default_factory=list)
 
     def summary(self, verb: str) -> str:
@@ -56,7 +56,7 @@ class Sweep:
         text = f"{verb} {self.files} file(s) and {self.dirs} empty dir(s), {human_bytes(self.bytes)}, under {self.root}"
         if kept:
             text += f" (kept: {', '.join(kept)})"
-        if self.stopped:
+        if self.stopped is not None:
             text += f"; stopped after {self.stopped:g} s (time limit), the rest is left for the next run"
         if self.errors:
             text += f"; {len(self.errors)} error(s), first: {self.errors[0]}"
