@@ -109,15 +109,18 @@ def open_files() -> set[tuple[int, int]]:
 def mount_id(fd: int) -> int:
     """The mount a descriptor is on (fdinfo `mnt_id`, Linux 3.15+). Unlike st_dev it tells a bind mount of the
     same file system apart, and it names the mount of the very directory we hold, with no path to race."""
-    info = os.open(f"/proc/self/fdinfo/{fd}", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        text = os.read(info, 4096)
-    finally:
-        os.close(info)
+        info = os.open(f"/proc/self/fdinfo/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            text = os.read(info, 4096)
+        finally:
+            os.close(info)
+    except OSError:
+        text = b""
     for line in text.splitlines():
         if line.startswith(b"mnt_id:"):
             return int(line.split()[1])
-    raise OSError(0, "no mnt_id in /proc/self/fdinfo (is /proc mounted?)")
+    raise OSError(0, "cannot tell mounts apart without /proc/self/fdinfo (is /proc mounted?); not cleaned")
 
 
 def _age_stamp(st: os.stat_result, age_by: list[str]) -> float:
