@@ -210,13 +210,13 @@ class Walker:
                 continue  # gone already
             mode = st.st_mode
             if stat.S_ISDIR(mode):
-                entered = self._directory(top.fd, entry.name, relative, st)
+                may_go = self._directory(top.fd, entry.name, relative, st)
             elif stat.S_ISREG(mode) or stat.S_ISLNK(mode):
-                entered = self._file(top.fd, entry.name, relative, st)
+                may_go = self._file(top.fd, entry.name, relative, st)
             else:
                 self.sweep.kept_special += 1
-                entered = False
-            if not entered:
+                may_go = False
+            if not may_go:
                 top.empty = False
 
     def _directory(self, parent: int, name: str, relative: str, st: os.stat_result) -> bool:
