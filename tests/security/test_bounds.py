@@ -145,10 +145,14 @@ def test_config_loading_is_bounded(zenctl, intruder, user_dir, name, why):
 def test_a_path_with_a_newline_never_reaches_a_crontab(zenctl, intruder, user_dir):
     """Finding 22 (cron): a user names a directory with a newline and a cron entry; root runs `schedule show` there
     (./zenctl.yaml becomes ZENCTL_CONFIG) and with a ZENCTL_DB under it. Refused, one line; no entry of the user's."""
-    evil = user_dir / "a\n* * * * * root touch pwned #"
+    name = "a\n* * * * * root touch pwned #"
+    evil = user_dir / name
     plant = f"import os; os.mkdir({str(evil)!r}); open(os.path.join({str(evil)!r}, 'zenctl.yaml'), 'w').write('{{}}')"
     assert as_user_python(intruder, plant).returncode == 0
-    for cwd, env in ((evil, {}), (user_dir, {"ZENCTL_DB": str(evil / "zenctl.db")})):
+    mine = zenctl.tmp / name  # the same name in root's own directory: a config zenctl would trust
+    mine.mkdir()
+    (mine / "zenctl.yaml").write_text("{}\n")
+    for cwd, env in ((mine, {}), (user_dir, {"ZENCTL_DB": str(evil / "zenctl.db")})):
         done = subprocess.run([ZENCTL, "schedule", "show", "--system"], capture_output=True, text=True, cwd=cwd,
                               env={**zenctl.env, **env}, timeout=60)
         assert not [line for line in done.stdout.splitlines() if line.startswith("* * * * * root touch")], done.stdout
@@ -171,9 +175,31 @@ def test_terminal_escapes_in_alerts_are_printed_escaped(zenctl, intruder, user_d
     assert zenctl("silence", "remove", json.loads(silenced.stdout)["id"]).returncode == 0
     resumed = zenctl("resume", "-c", str(config))
     assert resumed.returncode == 0, resumed.stderr
-    listed, report = zenctl("alerts", "list", "--all"), zenctl("status")
-    for done in (check, resumed, listed, report):
+    listed, report, audited = zenctl("alerts", "list", "--all"), zenctl("status"), zenctl("audit")
+    for done in (check, resumed, listed, report, audited):
         for out in (done.stdout, done.stderr):
             assert "\x1b" not in out and "\x07" not in out, out
     assert "\\x1b]52;c;" in resumed.stderr, "the held alert goes out on resume, escaped"
-    assert "\\x1b]52;c;" in check.stdout and "\\x1b]52;c;" in listed.stdout
+    assert "\\x1b]52;c;" in check.stdout and "\\x1b]52;c;" in listed.stdout and "\\x1b]52;c;" in audited.stdout
+
+
+def test_a_config_someone_else_could_write_is_not_acted_on(zenctl, intruder, user_dir):
+    """A config names commands root runs: ./zenctl.yaml planted in a directory root works in, a config owned by
+    another user, or a root-owned one others can write, is refused (config validate still reads a draft)."""
+    plant = f"open({str(user_dir / 'zenctl.yaml')!r}, 'w').write('agents:\\n  system_health:\\n    services:\\n" \
+            f"      - name: x\\n        command: touch {user_dir}/pwned\\n')"
+    assert as_user_python(intruder, plant).returncode == 0
+    done = subprocess.run([ZENCTL, "health", "check"], capture_output=True, text=True, cwd=user_dir,
+                          env=zenctl.env, timeout=60)
+    assert done.returncode == 3 and not (user_dir / "pwned").exists()
+    assert done.stderr.count("\n") == 1 and f"is owned by uid {intruder.pw_uid}" in done.stderr, done.stderr
+    assert zenctl("config", "validate", "-c", str(user_dir / "zenctl.yaml")).returncode == 0
+
+    mine = zenctl.config("agents: {}\n")
+    mine.chmod(0o666)
+    done = zenctl("health", "check", "-c", str(mine))
+    assert done.returncode == 3 and "is writable by others (mode 0666)" in done.stderr, done.stderr
+    mine.chmod(0o644)
+    os.chown(user_dir / "zenctl.yaml", 0, 0)  # root's file, in a directory the intruder can change
+    done = zenctl("health", "check", "-c", str(user_dir / "zenctl.yaml"))
+    assert done.returncode == 3 and f"its directory {user_dir} is owned by uid {intruder.pw_uid}" in done.stderr

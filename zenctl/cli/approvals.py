@@ -3,6 +3,7 @@
 import typer
 
 from zenctl.cli.common import ConfigOpt, DbOpt, JsonOpt, QuietOpt, error, open_db, print_json
+from zenctl.core.untrusted import line
 
 app = typer.Typer(help="The approval queue: actions whose policy mode is approve wait here for a person.",
                   no_args_is_help=True)
@@ -78,8 +79,8 @@ def approve(approval_id: str = IdArg, comment: str | None = CommentOpt,
         if json:
             print_json({"approval": row})
         elif not quiet:
-            print(f"approved {row['id']}: {row['kind']} {row['target']}: {row['preview']} "
-                  f"(runs on the next {row['agent']} run, or: zenctl approve --run)")
+            print(line(f"approved {row['id']}: {row['kind']} {row['target']}: {row['preview']} "
+                       f"(runs on the next {row['agent']} run, or: zenctl approve --run)"))
         return
     from zenctl.core import approvals, dispatch
     from zenctl.core.config import load_config
@@ -110,4 +111,4 @@ def reject(approval_id: str = IdArg, comment: str | None = CommentOpt, config: C
     if json:
         print_json({"approval": row})
     elif not quiet:
-        print(f"rejected {row['id']}: {row['kind']} {row['target']}")
+        print(line(f"rejected {row['id']}: {row['kind']} {row['target']}"))

@@ -39,9 +39,11 @@ def show(
     if json:
         print_json({"entries": entries})
     elif not quiet:
+        from zenctl.core.untrusted import line  # entries quote what others wrote: never raw to a terminal
+
         write = sys.stdout.write
         for e in entries:
-            write(f"{e['ts'][:19]}Z {e['seq']:>8} {e['agent']:<18} {e['event']:<16} {e['message']}\n")
+            write(line(f"{e['ts'][:19]}Z {e['seq']:>8} {e['agent']:<18} {e['event']:<16} {e['message']}") + "\n")
 
 
 @app.command("verify")

@@ -22,7 +22,10 @@ def print_json(obj: Any) -> None:
 
 
 def error(message: str) -> None:
-    sys.stderr.write(f"zenctl: {message}\n")
+    """One line on stderr; control characters escaped (errors quote paths and answers others chose)."""
+    from zenctl.core.untrusted import line
+
+    sys.stderr.write(f"zenctl: {line(message)}\n")
 
 
 def open_db(db: str | None, create: bool = True):

@@ -372,13 +372,14 @@ def find_config(explicit: str | None, environ: dict[str, str]) -> Path | None:
     return next((p for p in candidate_paths(environ) if p.is_file()), None)
 
 
-def _prepare(explicit: str | None, environ: dict[str, str]):
-    """Read the file (if any) and apply the environment: (path, data, lines, env) ready to validate."""
+def _prepare(explicit: str | None, environ: dict[str, str], trusted: bool = True):
+    """Read the file (if any) and apply the environment: (path, data, lines, env) ready to validate. `trusted`:
+    the config will be acted on, so it must be a file nobody but root or this account could have written."""
     path = find_config(explicit, environ)
     data: Any = {}
     lines: dict[KeyPath, int] = {}
     if path is not None:
-        data, lines = load_yaml(path)
+        data, lines = load_yaml(path, trusted)
         data = {} if data is None else data
         if not isinstance(data, dict):
             raise ConfigError(f"{path}:1: the config must be a mapping of keys (agents:, policy:, alerts:)")
@@ -399,8 +400,9 @@ def load_config(explicit: str | None = None, environ: dict[str, str] | None = No
 
 
 def check_config(explicit: str | None, environ: dict[str, str]) -> tuple[Path | None, list[str]]:
-    """For `config validate`: every problem, one line each (a file that cannot be read raises)."""
-    path, data, lines, env = _prepare(explicit, environ)
+    """For `config validate`: every problem, one line each (a file that cannot be read raises). Validating acts
+    on nothing, so a draft anyone wrote may be checked."""
+    path, data, lines, env = _prepare(explicit, environ, trusted=False)
     try:
         Config.model_validate(data)
     except ValidationError as exc:

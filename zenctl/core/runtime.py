@@ -24,7 +24,7 @@ import psutil
 from zenctl.core import alerts, approvals, audit, control, escalation, seals, snapshots
 from zenctl.core.actions import ActionFailed, Proposal, get_kind
 from zenctl.core.agent import EXIT_CODES, BaseAgent, Finding, RunContext, worst
-from zenctl.core.audit import Entry, scrub
+from zenctl.core.audit import Entry, scrub, storable
 from zenctl.core.config import LoadedConfig
 from zenctl.core.locks import RunLock
 from zenctl.core.policy import mode_for
@@ -225,7 +225,7 @@ def _handle(ctx: RunContext, proposal: Proposal, notify_only: int) -> ActionResu
     decision = mode_for(proposal.kind, config, ctx.config)
     kind = get_kind(proposal.kind)
     action = ActionResult(_new_action_id(ctx), proposal.kind, proposal.target, proposal.check, decision.mode,
-                          "", "", kind.preview(proposal), params=proposal.params)
+                          "", "", storable(kind.preview(proposal)), params=proposal.params)
     why = f"{proposal.reason}; mode {decision.mode} ({decision.rule})"
     with ctx.state.write() as conn:
         now = time.time()
@@ -254,11 +254,12 @@ def _handle(ctx: RunContext, proposal: Proposal, notify_only: int) -> ActionResu
                 action.status, verdict = "previewed", "dry-run: would apply"
             else:
                 verdict = f"dry-run: {verdict}"
-        action.reason = f"{verdict}; {why}"
+        action.reason = storable(f"{verdict}; {why}")
         conn.execute(
             "INSERT INTO actions (id, run_id, agent, kind, target, params, check_name, mode, status, reason, preview,"
             " created, gate, approval_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (action.id, ctx.run_id, ctx.agent, action.kind, action.target, json.dumps(proposal.params, default=str),
+            (action.id, ctx.run_id, ctx.agent, action.kind, storable(action.target),
+             json.dumps(proposal.params, default=str),
              action.check, action.mode, action.status, action.reason, action.preview, iso(now), action.gate or None,
              action.approval_id or None),
         )
@@ -350,15 +351,15 @@ class ManualRun:
         it, when the step acts on what only that account vouched for (its snapshots are taken as it too)."""
         ctx, kind = self.ctx, get_kind(proposal.kind)
         action = ActionResult(_new_action_id(ctx), proposal.kind, proposal.target, proposal.check, "manual",
-                              "previewed" if ctx.dry_run else "applying", "", kind.preview(proposal),
+                              "previewed" if ctx.dry_run else "applying", "", storable(kind.preview(proposal)),
                               params=proposal.params)
         verdict = "dry-run: would apply" if ctx.dry_run else f"applying for {self.by}"
-        action.reason = f"{verdict}; {proposal.reason}"
+        action.reason = storable(f"{verdict}; {proposal.reason}")
         with ctx.state.write() as conn:
             conn.execute(
                 "INSERT INTO actions (id, run_id, agent, kind, target, params, check_name, mode, status, reason, "
                 "preview, created) VALUES (?, ?, ?, ?, ?, ?, ?, 'manual', ?, ?, ?, ?)",
-                (action.id, ctx.run_id, ctx.agent, action.kind, action.target,
+                (action.id, ctx.run_id, ctx.agent, action.kind, storable(action.target),
                  json.dumps(proposal.params, default=str), action.check, action.status, action.reason, action.preview,
                  iso()))
             seals.reseal(conn, ctx.state.path, "actions", "id", action.id)
@@ -426,7 +427,7 @@ def _finish(state: State, result: RunResult, process: psutil.Process) -> None:
             "INSERT INTO findings (run_id, agent, ts, check_name, status, value, threshold, unit, message, evidence)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(result.run_id, result.agent, result.started, f.check, f.status, f.value, f.threshold, f.unit,
-              f.message, json.dumps(f.evidence, default=str)) for f in result.findings],
+              storable(f.message), json.dumps(f.evidence, default=str)) for f in result.findings],
         )
         conn.execute(
             "UPDATE runs SET ended = ?, status = ?, wall_seconds = ?, cpu_user_seconds = ?, cpu_system_seconds = ?,"

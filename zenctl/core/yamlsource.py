@@ -30,11 +30,12 @@ MAX_BYTES = 1 << 20  # the example listing every key is 20 KB
 MAX_VALUES = 100_000  # keys, values and items, aliases expanded
 
 
-def load_yaml(path: Path) -> tuple[Any, dict[KeyPath, int]]:
-    """Read `path` and return its data and the line (1-based) of every key path in it."""
+def load_yaml(path: Path, trusted: bool = False) -> tuple[Any, dict[KeyPath, int]]:
+    """Read `path` and return its data and the line (1-based) of every key path in it. `trusted`: the file will
+    be acted on (its commands run), so only another account's file, or one others could change, is refused."""
     shown = untrusted.name(str(path))  # whoever named it may have put a terminal escape in the name
     try:
-        text = _read(path, shown).decode("utf-8")
+        text = _read(path, shown, trusted).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{shown}: config file not found") from None
     except PermissionError:
@@ -46,17 +47,49 @@ def load_yaml(path: Path) -> tuple[Any, dict[KeyPath, int]]:
     return parse_yaml(text, shown)
 
 
-def _read(path: Path, shown: str) -> bytes:
+def _read(path: Path, shown: str, trusted: bool = False) -> bytes:
     """The bytes of a regular file of at most MAX_BYTES. Checked before opening (opening a device can act on it)
     and again on the descriptor (the name may point elsewhere by then); O_NONBLOCK: a FIFO's open never waits."""
     _regular(shown, os.stat(path))
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as handle:
-        _regular(shown, os.fstat(fd))
+        info = os.fstat(fd)
+        _regular(shown, info)
+        if trusted:
+            _only_mine(shown, path, info)
         data = handle.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:  # it grew since the check
         raise ConfigError(f"{shown}: larger than {MAX_BYTES >> 20} MiB, not a config file")
     return data
+
+
+def _only_mine(shown: str, path: Path, info: os.stat_result) -> None:
+    """The config names commands that run with this process's privileges (checks, restarts, postrotate), so, as
+    cron and sshd's StrictModes do, it must be this account's or root's and writable by nobody else, and so must
+    every directory on its way (a sticky one like /tmp excepted: others cannot replace what they do not own)."""
+    mine = {0, os.geteuid()}
+    why = _unsafe(info, mine, sticky_ok=False)
+    if why:
+        raise ConfigError(f"{shown}: {why}; zenctl runs the commands a config names, so it reads only a file "
+                          "owned by root or itself that nobody else can write (chown, chmod go-w)")
+    directory = os.path.dirname(os.path.realpath(path))
+    while True:
+        why = _unsafe(os.stat(directory), mine, sticky_ok=True)
+        if why:
+            raise ConfigError(f"{shown}: its directory {untrusted.name(directory)} {why}, so anyone there could "
+                              "replace it; keep the config in a directory only root (or zenctl's account) writes")
+        if directory == "/":
+            return
+        directory = os.path.dirname(directory)
+
+
+def _unsafe(info: os.stat_result, mine: set[int], sticky_ok: bool) -> str | None:
+    if info.st_uid not in mine:
+        return f"is owned by uid {info.st_uid}"
+    if info.st_mode & 0o022 and not (sticky_ok and info.st_mode & stat.S_ISVTX):
+        who = "others" if info.st_mode & 0o002 else "its group"
+        return f"is writable by {who} (mode {stat.S_IMODE(info.st_mode):04o})"
+    return None
 
 
 def _regular(shown: str, info: os.stat_result) -> None:
