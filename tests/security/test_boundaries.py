@@ -260,3 +260,17 @@ def test_17_an_absurd_busy_timeout_is_a_one_line_error(zenctl):
 
 
 
+
+
+def test_a_fifo_as_a_pid_file_does_not_hang_the_check(zenctl, intruder):
+    run_dir = Path(tempfile.mkdtemp(prefix="zenctl-run-", dir="/var/tmp"))
+    try:
+        os.chmod(run_dir, 0o755)
+        os.chown(run_dir, intruder.pw_uid, intruder.pw_gid)  # /run/app, owned by the service
+        assert as_user_python(intruder, f"import os; os.mkfifo({str(run_dir / 'app.pid')!r})").returncode == 0
+        zenctl.config(CALM + f"    services:\n      - name: app\n        type: process\n"
+                             f"        pidfile: {run_dir / 'app.pid'}\n")
+        code, out = zenctl.json("health", "check", timeout=60)  # on f99e80d: blocked in open() of the FIFO
+        assert code == 2 and next(f for f in out["findings"] if f["check"] == "service:app")["status"] == "critical"
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)

@@ -3,6 +3,7 @@ much memory they hold, which the memory-leak judgement reads from stored samples
 
 import os
 import re
+import stat
 
 import psutil
 
@@ -12,10 +13,8 @@ from zenctl.agents.health.probes import Metric, Outcome
 def matching(service) -> list[psutil.Process]:
     """The processes a check means; never zenctl itself."""
     if service.pidfile:
-        try:
-            with open(service.pidfile) as handle:
-                pid = int(handle.read().split()[0])
-        except (OSError, ValueError, IndexError):
+        pid = _read_pid(service.pidfile)
+        if pid is None:
             return []
         try:
             process = psutil.Process(pid)
@@ -32,6 +31,23 @@ def matching(service) -> list[psutil.Process]:
         if pattern.search(info["name"] or "") or pattern.search(text):
             found.append(process)
     return found
+
+
+def _read_pid(path: str) -> int | None:
+    """The pid in a pid file, which its service (not root) writes: a regular file read without blocking (a FIFO
+    in its place would hang the check) and at most 64 bytes of it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return int(os.read(fd, 64).split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    finally:
+        os.close(fd)
 
 
 def rss_of(processes: list[psutil.Process]) -> tuple[int, float | None]:
