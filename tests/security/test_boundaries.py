@@ -270,7 +270,7 @@ def test_a_fifo_as_a_pid_file_does_not_hang_the_check(zenctl, intruder):
         assert as_user_python(intruder, f"import os; os.mkfifo({str(run_dir / 'app.pid')!r})").returncode == 0
         zenctl.config(CALM + f"    services:\n      - name: app\n        type: process\n"
                              f"        pidfile: {run_dir / 'app.pid'}\n")
-        code, out = zenctl.json("health", "check", timeout=60)  # on f99e80d: blocked in open() of the FIFO
+        code, out = zenctl.json("health", "check", timeout=60)  # f99e80d waited out the deadline in open()
         assert code == 2 and next(f for f in out["findings"] if f["check"] == "service:app")["status"] == "critical"
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
