@@ -2,11 +2,13 @@
 `zenctl.agents.health.logrotate`.
 
 logs.rotate parameters: set (its name), files (per log: log, why, steps, frees), postrotate, postrotate_timeout,
-frees (the estimate of bytes freed). A file whose steps fail is put back at once; a postrotate command that fails
-puts the whole set back. Its before-data holds the steps applied, which is what `zenctl rollback` replays
+frees (the estimate of bytes freed), su ([uid, gid] of the set's su, or null: the steps, their rollback and
+`logs.unrotate` run with that file-system identity; postrotate runs as root). A file whose steps fail is put back
+at once; a postrotate command that fails puts the whole set back. Its before-data holds the steps applied, which is what `zenctl rollback` replays
 backwards (generations deleted because they were beyond `keep` are not kept, so they are not restored).
 
-logs.unrotate parameters: undo (the rotation's action id), set, steps, postrotate, postrotate_timeout.
+logs.unrotate parameters: undo (the rotation's action id), set, steps, postrotate, postrotate_timeout, su (the
+rotation's).
 """
 
 import copy
@@ -26,7 +28,8 @@ def _reopen(p: dict):
         return None
 
     def run() -> None:
-        result = run_command(p["postrotate"], p["postrotate_timeout"])
+        with logrotate.as_ourselves():  # as root, like logrotate's scripts, even with su
+            result = run_command(p["postrotate"], p["postrotate_timeout"])
         if result.timed_out or result.code != 0:
             detail = result.first_line if result.timed_out else f"exited {result.code}: {result.first_line}"
             raise logrotate.StepFailed(f"postrotate command {detail}".rstrip(": "))
@@ -46,6 +49,13 @@ class RotateLogs(ActionKind):
         return f"rotate {len(p['files'])} log(s) of {p['set']}: {logs}; frees about {human_bytes(p['frees'])}"
 
     def apply(self, proposal: Proposal) -> Applied:
+        try:
+            with logrotate.acting_as(proposal.params.get("su")):
+                return self._rotate(proposal)
+        except logrotate.StepFailed as exc:
+            raise ActionFailed(str(exc)) from None
+
+    def _rotate(self, proposal: Proposal) -> Applied:
         p = proposal.params
         rotated: list[tuple[dict, list[dict]]] = []
         failed: list[str] = []
@@ -99,7 +109,7 @@ class RotateLogs(ActionKind):
             return f"not rolling back {action['id']} (logs.rotate {action['target']}): {why}"
         p = action["params"]
         params = {"undo": action["id"], "set": p["set"], "steps": steps, "postrotate": p.get("postrotate"),
-                  "postrotate_timeout": p.get("postrotate_timeout", 30)}
+                  "postrotate_timeout": p.get("postrotate_timeout", 30), "su": p.get("su")}
         return Proposal("logs.unrotate", action["target"], params,
                         f"rollback of {action['id']} (logs.rotate {action['target']}, {action['finished']})",
                         f"rollback:{action['id']}")
@@ -123,13 +133,14 @@ class UnrotateLogs(ActionKind):
 
     def apply(self, proposal: Proposal) -> Applied:
         p = proposal.params
-        why = logrotate.revertible(p["steps"])
-        if why:
-            raise ActionFailed(why)
         try:
-            done = logrotate.revert(copy.deepcopy(p["steps"]), _reopen(p))
+            with logrotate.acting_as(p.get("su")):
+                why = logrotate.revertible(p["steps"])
+                done = [] if why else logrotate.revert(copy.deepcopy(p["steps"]), _reopen(p))
         except (logrotate.StepFailed, OSError) as exc:
             raise ActionFailed(f"undo stopped: {logrotate.error_text(exc)}") from None
+        if why:
+            raise ActionFailed(why)
         return Applied(f"undid {p['undo']}: " + "; ".join(done))
 
     def verify(self, proposal: Proposal) -> str | None:

@@ -1,7 +1,9 @@
 """Config of the System Health agent's housekeeping (`agents.system_health.tmp`, `logs`, `cache`): what
 `zenctl maintain` cleans, and what the agent may clean when a mount runs out of space."""
 
+import grp
 import os
+import pwd
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -64,6 +66,32 @@ class LogSet(Model):
                                    examples=["systemctl kill -s HUP app.service"])
     postrotate_timeout: Duration = Field(30, gt=0, description="Seconds the postrotate command may take.")
     rotate_empty: bool = Field(False, description="Rotate empty files too (logrotate's ifempty).")
+    su: str | None = Field(None, description="USER GROUP to rotate as (logrotate's su): directories that user or "
+                                             "group can write are accepted, and every file operation of the "
+                                             "rotation and its rollback runs with their file-system identity "
+                                             "(postrotate still runs as root).", examples=["root syslog"])
+
+    @field_validator("su")
+    @classmethod
+    def _su_names(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = value.split()
+        if len(parts) != 2:
+            raise ValueError(f"{value!r} must be a user and a group, as in logrotate (e.g. \"root syslog\")")
+        for lookup, what, name in ((pwd.getpwnam, "user", parts[0]), (grp.getgrnam, "group", parts[1])):
+            try:
+                lookup(name)
+            except KeyError:
+                raise ValueError(f"{value!r}: no such {what} {name!r} on this host") from None
+        return " ".join(parts)
+
+    def su_ids(self) -> tuple[int, int] | None:
+        """The uid and gid of `su` (None without su); KeyError when one is gone since the config was loaded."""
+        if self.su is None:
+            return None
+        user, group = self.su.split()
+        return pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
 
     @field_validator("paths")
     @classmethod

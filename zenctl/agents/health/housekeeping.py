@@ -63,7 +63,8 @@ def logs_plan(spec, recorded: dict[str, float], now: float,
         f"; {len(plan.errors)} error(s), first: {plan.errors[0]}" if plan.errors else "")
     params = {"set": spec.name, "files": [{"log": f.log, "why": f.why, "steps": f.steps, "frees": f.frees}
                                           for f in plan.files],
-              "postrotate": spec.postrotate, "postrotate_timeout": spec.postrotate_timeout, "frees": frees}
+              "postrotate": spec.postrotate, "postrotate_timeout": spec.postrotate_timeout, "frees": frees,
+              "su": plan.su}
     reason = f"{spec.name}: " + "; ".join(f"{shown(f.log)} {f.why}" for f in plan.files[:5])
     # rotating the other logs does not repair a refusal (a symlink, a directory others can write): the warning stays
     repairs = "" if plan.errors else check

@@ -22,6 +22,11 @@ checks do, nothing found there is trusted by name (see `open_dir` and `_open`): 
 must be real (a symlink is followed only where root alone could have placed it) and writable only by root and the
 owner of the log's directory; every file is opened relative to its directory's descriptor, never through a
 symlink, and must be a regular file with one name; a generation keeps the live log's owner and mode.
+
+A set with `su: USER GROUP` (a directory such as Ubuntu's /var/log, root:syslog 0775) also accepts directories
+that user and group can write, and, as logrotate's su does, plans and applies its rotation (and rollback) with
+their file-system identity (`acting_as`: setfsuid/setfsgid, per thread), so a check missed can do no more than that
+account could. The postrotate command still runs as root, as logrotate's scripts do.
 """
 
 import contextlib
@@ -35,10 +40,13 @@ import os
 import pwd
 import re
 import stat
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
 
+from zenctl.agents.health.decide import human_bytes
+from zenctl.core.timeutil import ago
 from zenctl.core.untrusted import name as shown
 
 FALLOC_FL_COLLAPSE_RANGE = 0x08
@@ -48,6 +56,8 @@ _GENERATION = re.compile(r"(\.\d+|-\d{8}(-\d{6})?)(\.gz)?$|\.gz$|\.zenctl-(tmp|d
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+_libc.setfsuid.argtypes = _libc.setfsgid.argtypes = [ctypes.c_uint]
+_acting = threading.local()  # .ids: the (uid, gid) `acting_as` gave this thread, trusted like root by `_writer`
 
 
 class StepFailed(Exception):
@@ -77,6 +87,50 @@ class SetPlan:
     files: list[FilePlan] = field(default_factory=list)
     not_due: int = 0
     errors: list[str] = field(default_factory=list)
+    su: tuple[int, int] | None = None
+
+
+# Who root acts as ------------------------------------------------------------------------------------------------
+
+def _fs_ids() -> tuple[int, int]:
+    """This thread's file-system uid and gid, as the kernel has them."""
+    with open("/proc/thread-self/status", "rb") as status:
+        fields = dict(line.split(b":", 1) for line in status.read().splitlines() if b":" in line)
+    return int(fields[b"Uid"].split()[3]), int(fields[b"Gid"].split()[3])
+
+
+def _set_fs_ids(ids: tuple[int, int]) -> None:
+    """setfsgid/setfsuid never report failure: the result is read back from /proc (StepFailed when not taken)."""
+    _libc.setfsgid(ids[1])
+    _libc.setfsuid(ids[0])
+    got = _fs_ids()
+    if got != tuple(ids):
+        raise StepFailed(f"could not take the file-system identity {_user(ids[0])}:{_group(ids[1])} (it is "
+                         f"{_user(got[0])}:{_group(got[1])}; su needs zenctl to run as root); refused")
+
+
+@contextlib.contextmanager
+def acting_as(ids):
+    """Run the block with the file-system identity `ids` (uid, gid) on this thread only (setfsuid/setfsgid are per
+    thread): files are opened, created, renamed and deleted as that account could, with no capability to override
+    its permissions unless the uid is 0. Directories `ids` can write are trusted too (`_writer`). None: as we are.
+    Nothing else may run in the block (modules must be imported before: a stdlib under /root is out of reach)."""
+    if ids is None:
+        yield
+        return
+    before, trusted = _fs_ids(), getattr(_acting, "ids", None)
+    try:
+        _set_fs_ids(tuple(ids))
+        _acting.ids = tuple(ids)
+        yield
+    finally:
+        _acting.ids = trusted
+        _set_fs_ids(before)
+
+
+def as_ourselves():
+    """Back to zenctl's own identity inside `acting_as` (the postrotate command runs as root, as logrotate's)."""
+    return acting_as((os.geteuid(), os.getegid()))
 
 
 # Where root may act -----------------------------------------------------------------------------------------------
@@ -88,17 +142,26 @@ def _user(uid: int) -> str:
         return str(uid)
 
 
-def _writer(st: os.stat_result, owner: int, sticky_ok: bool) -> str | None:
-    """Who besides root, zenctl's own account and `owner` can change the entries of the directory `st`, in words
-    (None: nobody). In a sticky directory (/tmp) other users cannot replace what they do not own: with `sticky_ok`
-    they do not count."""
-    if st.st_uid not in (0, os.geteuid(), owner):
+def _as_su(ids: tuple[int, int]) -> str:
+    return f"acting as su {_user(ids[0])} {_group(ids[1])}"
+
+
+def _group(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def _writer(st: os.stat_result, owner: int, sticky_ok: bool, su: bool = True) -> str | None:
+    """Who besides root, zenctl's own account, `owner` and (with `su`) the identity acted as can change the entries
+    of the directory `st`, in words (None: nobody). In a sticky directory (/tmp) other users cannot replace what they
+    do not own: with `sticky_ok` they do not count."""
+    su_uid, su_gid = (getattr(_acting, "ids", None) if su else None) or (0, 0)
+    if st.st_uid not in (0, os.geteuid(), owner, su_uid):
         return f"user {_user(st.st_uid)}"
-    if st.st_mode & stat.S_IWGRP and st.st_gid not in (0, os.getegid()):
-        try:
-            return f"group {grp.getgrgid(st.st_gid).gr_name}"
-        except KeyError:
-            return f"group {st.st_gid}"
+    if st.st_mode & stat.S_IWGRP and st.st_gid not in (0, os.getegid(), su_gid):
+        return f"group {_group(st.st_gid)}"
     if st.st_mode & stat.S_IWOTH and not (sticky_ok and st.st_mode & stat.S_ISVTX):
         return "every user"
     return None
@@ -107,8 +170,8 @@ def _writer(st: os.stat_result, owner: int, sticky_ok: bool) -> str | None:
 def open_dir(directory: str) -> int:
     """A descriptor of the log directory `directory`, walked from / one name at a time. Refused (StepFailed): a
     symlink in a directory that anyone but root can change (it could point anywhere, root's own directories
-    included), and a directory on the way writable by anyone but root and the owner of `directory` (who could swap
-    what follows for a link or another directory). The owner of the log directory may write in it: everything
+    included; su does not change that), and a directory on the way writable by anyone but root, the owner of
+    `directory` and the su account acted as (who could swap what follows for a link or another directory). The owner of the log directory may write in it: everything
     there is opened relative to this descriptor and checked after opening (`_open`)."""
     stack = [("/", os.open("/", _DIRECTORY))]
     passed = [("/", os.fstat(stack[0][1]))]  # every directory walked through, also those left by .. or a symlink
@@ -127,7 +190,7 @@ def open_dir(directory: str) -> int:
             path = os.path.join(here, part)
             seen = os.stat(part, dir_fd=parent, follow_symlinks=False)
             if stat.S_ISLNK(seen.st_mode):
-                who = _writer(os.fstat(parent), 0, False)
+                who = _writer(os.fstat(parent), 0, False, su=False)  # su's group could point it at root's files
                 if who:
                     raise StepFailed(f"{shown(path)} is a symlink in a directory {who} can change; refused")
                 hops += 1
@@ -148,7 +211,8 @@ def open_dir(directory: str) -> int:
             who = _writer(st, final.st_uid, st.st_ino != final.st_ino or st.st_dev != final.st_dev)
             if who:
                 raise StepFailed(f"{shown(path)} is writable by {who}; refused (the directories on a log's way may "
-                                 f"be writable only by root and the owner of the log's directory)")
+                                 f"be writable only by root, the owner of the log's directory and the set's su user "
+                                 f"and group)")
         return stack.pop()[1]
     finally:
         for _, fd in stack:
@@ -255,9 +319,13 @@ def find_logs(globs: list[str]) -> tuple[list[str], list[str]]:
     return sorted(found), refused
 
 
-def matching_logs(globs: list[str]) -> list[str]:
-    """The logs the globs match that root may rotate (`find_logs`)."""
-    return find_logs(globs)[0]
+def matching_logs(globs: list[str], su: tuple[int, int] | None = None) -> list[str]:
+    """The logs the globs match that root, acting as `su` (LogSet.su_ids()), may rotate (`find_logs`)."""
+    try:
+        with acting_as(su):
+            return find_logs(globs)[0]
+    except StepFailed:
+        return []
 
 
 def generations(log: str, dateext: bool) -> list[tuple[str, str, bool]]:
@@ -291,9 +359,6 @@ def last_rotated(log: str, spec, recorded: float | None, now: float) -> float | 
 
 def due(log: str, st: os.stat_result, spec, last: float | None, now: float) -> str | None:
     """Why `log` should be rotated now, or None."""
-    from zenctl.agents.health.decide import human_bytes
-    from zenctl.core.timeutil import ago
-
     if st.st_size == 0 and not spec.rotate_empty:
         return None
     if spec.size is not None and st.st_size > spec.size:
@@ -307,8 +372,23 @@ def due(log: str, st: os.stat_result, spec, last: float | None, now: float) -> s
 
 
 def plan_set(spec, recorded: dict[str, float], now: float, force: str | None = None) -> SetPlan:
-    """What rotating the set would do now; with `force` (the reason), every non-empty file is due."""
+    """What rotating the set would do now, seen as its su account would; with `force` (the reason), every non-empty
+    file is due."""
     plan = SetPlan(spec.name)
+    try:
+        plan.su = spec.su_ids()
+    except KeyError:
+        plan.errors.append(f"su {spec.su}: no such user or group on this host (any more)")
+        return plan
+    try:
+        with acting_as(plan.su):
+            _plan_logs(plan, spec, recorded, now, force)
+    except StepFailed as exc:
+        plan.errors.append(str(exc))
+    return plan
+
+
+def _plan_logs(plan: SetPlan, spec, recorded: dict[str, float], now: float, force: str | None) -> None:
     logs, plan.errors = find_logs(spec.paths)
     for log in logs:
         try:
@@ -322,13 +402,16 @@ def plan_set(spec, recorded: dict[str, float], now: float, force: str | None = N
             plan.files.append(plan_file(log, st, spec, why, now, plan.errors))
         except (OSError, StepFailed) as exc:
             plan.errors.append(error_text(exc) if getattr(exc, "filename", None) else f"{shown(log)}: {exc}")
-    return plan
 
 
 def plan_file(log: str, st: os.stat_result, spec, why: str, now: float, errors: list[str]) -> FilePlan:
     """The steps rotating `log` takes. Generations that are not plain files with one name refuse the log; one
     owned by someone else than the log's owner is not compressed (`errors` says so)."""
     plan = FilePlan(log, why)
+    su = getattr(_acting, "ids", None)
+    if su and su[0] != 0 and (st.st_uid != su[0] or st.st_gid not in (su[1], *os.getgroups())):
+        raise StepFailed(f"owned by {_user(st.st_uid)}:{_group(st.st_gid)}, an owner zenctl cannot give its new files "
+                         f"{_as_su(su)}; refused (su must name the logs' owner and group, or root)")
     _plan_leftovers(plan, log)
     gens = [(path, suffix, compressed, _check(os.lstat(path), path))
             for path, suffix, compressed in generations(log, spec.dateext)]
@@ -460,15 +543,28 @@ def _rename(dfd: int, source: str, target: str) -> None:
     os.rename(source, target, src_dir_fd=dfd, dst_dir_fd=dfd)
 
 
-def _new_like(dfd: int, name: str, st: os.stat_result) -> int:
-    """Create `name` (it must not exist) with the owner and mode of `st`; its descriptor."""
+def _new_like(dfd: int, name: str, path: str, st: os.stat_result) -> int:
+    """Create `name` (it must not exist) with the owner and mode of `st`; its descriptor. Acting as a su account
+    other than root, which cannot give a file away (no CAP_CHOWN), a file `st`'s owner and group cannot be
+    reproduced for is refused (and removed) rather than left with another owner than its content's."""
     fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
-    if os.geteuid() == 0 or st.st_uid == os.geteuid():
-        try:
-            os.fchown(fd, st.st_uid, st.st_gid)
-        except PermissionError:
-            pass  # a group we are not in: the group stays ours
-    os.fchmod(fd, stat.S_IMODE(st.st_mode))
+    try:
+        if os.geteuid() == 0 or st.st_uid == os.geteuid():
+            try:
+                os.fchown(fd, st.st_uid, st.st_gid)
+            except PermissionError:
+                su = getattr(_acting, "ids", None)
+                if su is not None:
+                    raise StepFailed(f"cannot give {shown(path)} the owner {_user(st.st_uid)}:{_group(st.st_gid)} "
+                                     f"of the file it comes from {_as_su(su)}; refused (su must name the logs' "
+                                     f"owner and group, or root)")
+                # not root, and a group we are not in: the group stays ours
+        os.fchmod(fd, stat.S_IMODE(st.st_mode))
+    except BaseException:
+        if getattr(_lstat(dfd, name), "st_ino", None) == os.fstat(fd).st_ino:
+            os.unlink(name, dir_fd=dfd)
+        os.close(fd)
+        raise
     return fd
 
 
@@ -514,11 +610,15 @@ def apply_step(step: dict) -> None:
             _free(dfd, target, step["dst"])
             _rename(dfd, log, target)
             try:
-                fd = _new_like(dfd, log, st)
+                fd = _new_like(dfd, log, step["src"], st)
                 step["created"] = os.fstat(fd).st_ino
                 os.close(fd)
             except FileExistsError:
                 step["created"] = None  # the writer made a new one already
+            except BaseException:
+                if _lstat(dfd, log) is None:
+                    _rename(dfd, target, log)  # no new live file: the step is not done, the log stays where it was
+                raise
     elif op == "collapse":
         _cut(step)
     elif op == "gzip":
@@ -531,7 +631,7 @@ def _cut(step: dict) -> None:
         fd, st = _open(dfd, log, step["src"], os.O_RDWR, step["ino"])
         try:
             _free(dfd, target, step["dst"])
-            out = _new_like(dfd, target, st)
+            out = _new_like(dfd, target, step["dst"], st)
             try:
                 block = os.fstatvfs(fd).f_bsize
                 aligned = st.st_size - st.st_size % block
@@ -569,7 +669,7 @@ def _recode(source: str, target: str, uid: int | None, compress: bool) -> None:
             temporary = f".{packed}.zenctl-tmp"
             _clear_leftover(dfd, temporary)
             try:
-                with os.fdopen(_new_like(dfd, temporary, st), "wb") as raw, \
+                with os.fdopen(_new_like(dfd, temporary, target, st), "wb") as raw, \
                         os.fdopen(fd, "rb", closefd=False) as data:
                     if compress:
                         out = gzip.GzipFile(filename=os.fsencode(name), mode="wb", fileobj=raw,
