@@ -277,3 +277,47 @@ def test_log_directories_others_can_write_are_refused_links_root_placed_are_foll
     assert code == 1 and f"{shared} is writable by group " in finding["message"] and finding["status"] == "warning"
     assert sorted(p.name for p in shared.iterdir()) == ["a.log"]
     assert sorted(p.name for p in real.iterdir()) == ["b.log", "b.log.1"]
+
+
+def test_su_config_errors_name_the_key_and_the_value(zenctl):
+    for su, why in (("nosuchuser0 root", "no such user 'nosuchuser0' on this host"),
+                    ("root nosuchgroup0", "no such group 'nosuchgroup0' on this host"),
+                    ("root", "must be a user and a group, as in logrotate")):
+        cfg = zenctl.config("agents:\n  system_health:\n    logs:\n      - paths: [/var/log/app/*.log]\n"
+                            f"        su: {su}\n")
+        done = zenctl("maintain", "logs", "-c", str(cfg))
+        assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
+        assert f"zenctl.yaml:5: agents.system_health.logs.0.su: '{su}'" in done.stderr and why in done.stderr, \
+            done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="su switches to another account: needs root")
+def test_su_rotates_as_its_account_and_postrotate_still_runs_as_root(zenctl):
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="zenctl-su-", dir="/tmp"))  # pytest's tmp_path is 0700: nobody can't enter
+    try:
+        base.chmod(0o755)
+        logs = base / "logs"
+        logs.mkdir()
+        os.chown(logs, 0, 65534)
+        logs.chmod(0o775)  # root:nogroup 0775, like Ubuntu's /var/log (root:syslog)
+        write_lines(logs / "app.log", 0, 10)
+        os.chown(logs / "app.log", 65534, 65534)
+        marker = base / "reopened"  # only root can create it: base is root's 0755
+        import grp
+        import pwd
+
+        su = f"{pwd.getpwuid(65534).pw_name} {grp.getgrgid(65534).gr_name}"  # nobody nogroup
+        cfg = config(zenctl, paths=[str(logs / "*.log")], size=1, su=su,
+                     postrotate=f"touch {marker}")
+        out = rotate(zenctl, cfg)
+        (action,) = out["actions"]
+        assert action["status"] == "applied" and action["params"]["su"] == [65534, 65534], action
+        assert marker.exists(), "postrotate did not run as root"
+        assert {(p.stat().st_uid, p.stat().st_gid) for p in logs.iterdir()} == {(65534, 65534)}
+        assert numbers(logs / "app.log.1") == list(range(10))
+    finally:
+        shutil.rmtree(base)

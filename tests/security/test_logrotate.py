@@ -9,11 +9,13 @@ the open functions), instead of looping until the timing happens to fit.
 """
 
 import contextlib
+import grp
 import gzip
 import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -293,3 +295,173 @@ def test_kept_a_disk_full_while_compressing_loses_nothing_and_leaves_no_partial(
         assert (small / "app.log.2").read_bytes() == noise and numbers(small / "app.log.1") == list(range(100))
     finally:
         subprocess.run(["umount", "-l", str(small)], check=False)
+
+
+# logrotate's su: a log directory a group can write (Ubuntu's /var/log is root:syslog 0775) ------------------------
+
+@pytest.fixture
+def shared(intruder):
+    """/tmp/zx-su-*/ with `logs`, root:GROUP 0775 (GROUP made by the test, `member` in it), and `root` (root's
+    files, 0600). Yields (base, group name, member)."""
+    from tests.security.conftest import drop_user, make_user
+
+    group = f"zg{os.urandom(4).hex()}"
+    subprocess.run(["groupadd", "--system", group], check=True)
+    member, base = None, Path(tempfile.mkdtemp(prefix="zx-su-", dir="/tmp"))
+    try:
+        member = make_user(groups=[group])
+        base.chmod(0o755)
+        (base / "logs").mkdir()
+        os.chown(base / "logs", 0, grp.getgrnam(group).gr_gid)
+        (base / "logs").chmod(0o775)
+        (base / "root").mkdir()
+        (base / "root" / "secret").write_bytes(SECRET)
+        (base / "root" / "secret").chmod(0o600)
+        yield base, group, member
+    finally:
+        shutil.rmtree(base)
+        if member is not None:
+            drop_user(member)
+        subprocess.run(["groupdel", group], check=False)
+
+
+def log_of(path: Path, uid: int, gid: int, first: int = 0, count: int = 100) -> Path:
+    write_lines(path, first, count)
+    os.chown(path, uid, gid)
+    path.chmod(0o640)
+    return path
+
+
+def owner(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
+
+
+@pytest.mark.parametrize("as_member", [False, True], ids=["su root GROUP", "su MEMBER GROUP"])
+def test_su_a_log_directory_a_group_can_write_is_rotated_only_with_su(zenctl, shared, as_member):
+    base, group, member = shared
+    logs, gid = base / "logs", grp.getgrnam(group).gr_gid
+    uid = member.pw_uid if as_member else 0
+    log_of(logs / "app.log", uid, gid)
+    log_of(logs / "app.log.1", uid, gid, -100)
+    entry = {"paths": [str(logs / "*.log")], "size": 1, "keep": 5}
+
+    code, out = zenctl.json("maintain", "logs", "-c", str(config(zenctl, **entry)))
+    (finding,) = out["findings"]
+    assert code == 1 and finding["status"] == "warning" and out["actions"] == [], out
+    assert f"{logs} is writable by group {group}; refused" in finding["message"]
+    assert sorted(p.name for p in logs.iterdir()) == ["app.log", "app.log.1"]
+
+    su = f"{member.pw_name if as_member else 'root'} {group}"
+    code, out = zenctl.json("maintain", "logs", "-c", str(config(zenctl, su=su, **entry)))
+    (action,) = out["actions"]
+    assert code == 0 and action["status"] == "applied", out
+    assert sorted(p.name for p in logs.iterdir()) == ["app.log", "app.log.1", "app.log.2.gz"]
+    assert {owner(p) for p in logs.iterdir()} == {(uid, gid, 0o640)}, "a generation lost the live log's owner"
+    assert numbers(logs / "app.log.2.gz", logs / "app.log.1") == list(range(-100, 100))
+
+    code, result = zenctl.json("rollback", action["id"])
+    assert code == 0 and result["actions"][0]["status"] == "applied", result
+    assert sorted(p.name for p in logs.iterdir()) == ["app.log", "app.log.1"]
+    assert {owner(p) for p in logs.iterdir()} == {(uid, gid, 0o640)}
+    assert numbers(logs / "app.log.1", logs / "app.log") == list(range(-100, 100))
+
+
+@contextlib.contextmanager
+def member_links_before_open(monkeypatch, member, path: Path, to: Path):
+    """The member replaces `path` with a hard link to `to` just before root opens `path` (any mode)."""
+    done: list[str] = []
+    real = os.open
+
+    def opener(file, *args, **kw):
+        if not done and isinstance(file, (str, bytes, os.PathLike)) and os.fsdecode(file) == path.name:
+            result = as_user_python(member, f"import os; os.link({str(to)!r}, {str(path) + '.new'!r}); "
+                                            f"os.rename({str(path) + '.new'!r}, {str(path)!r})",
+                                   groups=os.getgrouplist(member.pw_name, member.pw_gid))
+            assert result.returncode == 0, result.stderr
+            done.append("link")
+        return real(file, *args, **kw)
+
+    with hard_links_unprotected():
+        monkeypatch.setattr(os, "open", opener)
+        try:
+            yield done
+        finally:
+            monkeypatch.setattr(os, "open", real)
+
+
+@pytest.mark.parametrize("operation", ["compress", "copytruncate"])
+def test_su_a_missed_check_does_no_more_than_the_su_account_could(shared, monkeypatch, operation):
+    """With every check of the files the rotation opens switched off (a check missed), the member's swap of a log
+    for a hard link to root's file makes root neither copy it (compress) nor cut it (copytruncate): acting as the
+    member, the open is refused by the kernel, as it would be for the member."""
+    base, group, member = shared
+    logs, gid, secret = base / "logs", grp.getgrnam(group).gr_gid, base / "root" / "secret"
+    log_of(logs / "app.log", member.pw_uid, gid, 0, 1000)  # 54 KB: whole blocks to cut
+    if operation == "compress":
+        log_of(logs / "app.log.1", member.pw_uid, gid, -100)  # shifted to .2, then compressed
+        entry, swapped = spec(paths=[str(logs / "*.log")]), logs / "app.log.2"
+    else:
+        entry, swapped = spec(paths=[str(logs / "*.log")], copytruncate=True, compress=False), logs / "app.log"
+    entry = entry.model_copy(update={"su": f"{member.pw_name} {group}"})
+    _, (proposal,), _ = housekeeping.logs_plan(entry, {}, time.time())
+    monkeypatch.setattr(logrotate, "_check", lambda st, *args, **kw: st)  # the missed check
+    with member_links_before_open(monkeypatch, member, swapped, secret) as done:
+        applied = RotateLogs().apply(proposal)
+    assert done == ["link"]
+    assert secret.read_bytes() == SECRET, "root's file was cut"
+    for path in logs.iterdir():
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        assert b"TOP-SECRET" not in data or path.samefile(secret), f"root's secret was copied into {path.name}"
+    assert "Permission denied" in applied.message, applied.message
+    assert logrotate._fs_ids() == (0, 0), "the thread kept the su identity"
+
+
+def test_su_an_account_that_cannot_own_the_logs_is_refused_and_leaves_them(zenctl, shared):
+    """su MEMBER GROUP for a log root owns: the member cannot give the new live log to root (no CAP_CHOWN once the
+    file-system uid is not 0). The plan refuses the log (a warning, no action); a rotation applied anyway (planned
+    as root) fails at that step and puts the log back, rather than recreating it with another owner."""
+    base, group, member = shared
+    logs, gid = base / "logs", grp.getgrnam(group).gr_gid
+    log_of(logs / "app.log", 0, gid)
+    as_member = f"acting as su {member.pw_name} {group}"
+    cfg = config(zenctl, paths=[str(logs / "*.log")], size=1, su=f"{member.pw_name} {group}")
+    code, out = zenctl.json("maintain", "logs", "-c", str(cfg))
+    (finding,) = out["findings"]
+    assert code == 1 and finding["status"] == "warning" and out["actions"] == [], out
+    assert f"{logs / 'app.log'}: owned by root:{group}, an owner zenctl cannot give its new files {as_member}; " \
+           f"refused" in finding["message"]
+
+    _, (proposal,), _ = housekeeping.logs_plan(spec(paths=[str(logs / "*.log")], su=f"root {group}"), {}, time.time())
+    proposal.params["su"] = [member.pw_uid, gid]
+    applied = RotateLogs().apply(proposal)
+    assert f"cannot give {logs / 'app.log'} the owner root:{group} of the file it comes from {as_member}; " \
+           f"refused" in applied.message, applied.message
+    assert sorted(p.name for p in logs.iterdir()) == ["app.log"] and owner(logs / "app.log") == (0, gid, 0o640)
+    assert numbers(logs / "app.log") == list(range(100))
+
+
+def test_su_root_group_does_not_follow_a_symlink_a_group_member_placed(zenctl, shared):
+    """su root GROUP trusts the group's directory, not where a member points a symlink in it: acting as root, the
+    rotation would otherwise rename and delete root's files wherever the link leads (finding 7 again)."""
+    base, group, member = shared
+    logs, gid = base / "logs", grp.getgrnam(group).gr_gid
+    vault = base / "vault"  # root's logs, in a directory only root may enter
+    vault.mkdir(mode=0o700)
+    for suffix in ("", ".1", ".2"):
+        (vault / f"root.log{suffix}").write_bytes(SECRET)
+    (logs / "web").mkdir()
+    os.chown(logs / "web", 0, gid)
+    log_of(logs / "web" / "web.log", 0, gid)
+    done = as_user_python(member, f"import os; os.symlink({str(vault)!r}, {str(logs / 'evil')!r})",
+                          groups=os.getgrouplist(member.pw_name, member.pw_gid))
+    assert done.returncode == 0, done.stderr
+    cfg = config(zenctl, paths=[str(logs / "*" / "*.log")], size=1, keep=1, su=f"root {group}")
+    code, out = zenctl.json("maintain", "logs", "-c", str(cfg))
+    assert sorted(p.name for p in vault.iterdir()) == ["root.log", "root.log.1", "root.log.2"]
+    assert all(p.read_bytes() == SECRET for p in vault.iterdir()), "root's files were rotated"
+    (finding,) = out["findings"]
+    assert f"{logs / 'evil'} is a symlink in a directory group {group} can change; refused" in \
+        " ".join(finding["evidence"]["errors"]) and finding["status"] == "warning"
+    (action,) = out["actions"]  # the group's real directory is rotated
+    assert action["status"] == "applied" and (logs / "web" / "web.log.1").exists(), action
