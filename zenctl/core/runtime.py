@@ -426,7 +426,7 @@ def _finish(state: State, result: RunResult, process: psutil.Process) -> None:
         conn.executemany(
             "INSERT INTO findings (run_id, agent, ts, check_name, status, value, threshold, unit, message, evidence)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(result.run_id, result.agent, result.started, f.check, f.status, f.value, f.threshold, f.unit,
+            [(result.run_id, result.agent, result.started, storable(f.check), f.status, f.value, f.threshold, f.unit,
               storable(f.message), json.dumps(f.evidence, default=str)) for f in result.findings],
         )
         conn.execute(
