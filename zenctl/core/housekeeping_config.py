@@ -22,7 +22,8 @@ class TmpRoot(Model):
     exclude: list[str] = Field(default_factory=list, description="Globs over the path relative to root, or the "
                                                                  "name; matching entries are kept (and not entered).",
                                examples=[["*.pid", "systemd-private-*"]])
-    skip_open: bool = Field(True, description="Keep files some process holds open (seen through /proc/*/fd).")
+    skip_open: bool = Field(True, description="Keep what some process uses: files it holds open, runs or maps, and its "
+                            "working or root directory (seen through /proc/*/fd, exe, maps, cwd, root).")
     remove_empty_dirs: bool = Field(True, description="Remove directories left empty, when they are old too.")
 
     @field_validator("root")

@@ -18,7 +18,8 @@ def tmp_plan(spec, now: float) -> tuple[Finding, list[Proposal], int]:
     sweep = Walker(spec, now).run()
     check = f"tmp:{spec.root}"
     evidence = {"files": sweep.files, "dirs": sweep.dirs, "bytes": sweep.bytes, "kept_open": sweep.kept_open,
-                "kept_special": sweep.kept_special, "kept_other_fs": sweep.kept_other_fs, "errors": sweep.errors[:20]}
+                "kept_special": sweep.kept_special, "kept_other_fs": sweep.kept_other_fs,
+                "kept_deep": sweep.kept_deep, "stopped": sweep.stopped, "errors": sweep.errors[:20]}
     if sweep.errors and not (sweep.files or sweep.dirs):
         return Finding(check, "unknown", sweep.errors[0], None, None, "", evidence), [], 0
     finding = Finding(check, "ok", sweep.summary("old enough to delete:"), sweep.bytes, None, "B", evidence)

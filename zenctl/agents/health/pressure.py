@@ -74,7 +74,11 @@ def _candidates(cfg, state, device: int, why: str, now: float, still_needed):
             _, proposals, frees = housekeeping.tmp_plan(spec, now)
             yield [(p, frees) for p in proposals]
     for spec in cfg.logs:
-        if any(housekeeping.same_device(log, device) for log in matching_logs(spec.paths)):
+        try:
+            su = spec.su_ids()
+        except KeyError:  # its su account is gone since the config was loaded: the set's own finding says so
+            continue
+        if any(housekeeping.same_device(log, device) for log in matching_logs(spec.paths, su)):
             recorded = housekeeping.recorded_rotations(state, spec.name)
             _, proposals, frees = housekeeping.logs_plan(spec, recorded, now, force=why)
             yield [(p, frees) for p in proposals]
