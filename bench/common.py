@@ -36,3 +36,30 @@ def summary(name: str, runs: list[tuple[float, float, int, int]]) -> str:
             f" p90 {p90 * 1000:.0f}, max {walls[-1] * 1000:.0f}); CPU median {statistics.median(cpus) * 1000:.0f} ms;"
             f" peak RSS median {statistics.median(rss) / 1048576:.1f} MiB, max {max(rss) / 1048576:.1f} MiB;"
             f" exit codes {sorted({r[3] for r in runs})}")
+
+
+# ru_maxrss outlives exec: a child forked from a big process reports at least that process's RSS (the bench's own
+# ~16 MB with subprocess's vfork). A bare `python -S` launcher forks the command instead, so small peaks are true.
+_LAUNCHER = """
+import os, sys, time
+null = os.open(os.devnull, os.O_WRONLY)
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    try:
+        os.execv(sys.argv[1], sys.argv[1:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+print(time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
+
+def measure_argv(argv: list[str], env: dict[str, str]) -> tuple[float, float, int, int]:
+    """(wall seconds, CPU seconds, peak RSS bytes, exit code) of one run of any command (a full path), from wait4
+    in a small launcher process."""
+    out = subprocess.run([sys.executable, "-S", "-E", "-c", _LAUNCHER, *argv], env=env, stdout=subprocess.PIPE,
+                         check=True, text=True).stdout.split()
+    return float(out[0]), float(out[1]), int(out[2]) * 1024, int(out[3])
