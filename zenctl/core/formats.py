@@ -4,39 +4,55 @@ Nagios, Icinga or Sensu) and the Prometheus exposition format for node_exporter'
 import os
 import re
 from datetime import datetime
+from decimal import Decimal
 
 from zenctl.core.agent import EXIT_CODES
 from zenctl.core.runtime import RunResult
+from zenctl.core.untrusted import line
 
 _NAGIOS_UNITS = {"", "s", "ms", "us", "%", "B", "KB", "MB", "GB", "TB", "c"}
 
 
-def _number(value: float) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+def _number(value) -> str:
+    """Up to 15 significant digits (a disk's bytes stay exact) and never an exponent: perfdata values are
+    [-0-9.] by the plugin guidelines, and Prometheus reads the same text."""
+    if not isinstance(value, float):
+        return str(value)
+    text = f"{value:.15g}"
+    return format(Decimal(text), "f") if "e" in text else text
 
 
 def _perf_label(label: str) -> str:
-    return f"'{label}'" if re.search(r"[\s='\"]", label) else label
+    """Quoted when it holds a space, `=` or a quote (a quote doubled), as the guidelines say; one line."""
+    label = line(label)
+    return "'" + label.replace("'", "''") + "'" if re.search(r"[\s='\"|]", label) else label
 
 
-def _perf(label: str, value, unit: str, warning=None, critical=None) -> str:
+def _level(number, text: str = "") -> str:
+    """A threshold as perfdata: a plugin's own range text where it gave one, else the number."""
+    return text or ("" if number is None else _number(number))
+
+
+def _perf(label: str, value, unit: str, *levels: str) -> str:
     unit = unit if unit in _NAGIOS_UNITS else ""
-    warn = "" if warning is None else _number(warning)
-    crit = "" if critical is None else _number(critical)
-    return f"{_perf_label(label)}={_number(value)}{unit};{warn};{crit}".rstrip(";")
+    shown = "U" if value is None else _number(value)
+    return f"{_perf_label(label)}={shown}{unit};{';'.join(levels)}".rstrip(";")
 
 
 def perfdata(result: RunResult) -> list[str]:
-    """Every number of the run: judged gauges with their thresholds, then each service's own metrics."""
+    """Every number of the run: judged gauges with their thresholds, then each service's own metrics (a plugin's
+    perfdata with its ranges, min and max)."""
     out = []
     for finding in result.findings:
         if isinstance(finding.value, int | float) and not isinstance(finding.value, bool) and \
                 not finding.evidence.get("perfdata"):
-            out.append(_perf(finding.check, finding.value, finding.unit, finding.evidence.get("warning"),
-                             finding.threshold))
+            out.append(_perf(finding.check, finding.value, finding.unit, _level(finding.evidence.get("warning")),
+                             _level(finding.threshold)))
         for metric in finding.evidence.get("perfdata", []):
             out.append(_perf(f"{finding.check}.{metric['label']}", metric["value"], metric["unit"],
-                             metric["warning"], metric["critical"]))
+                             _level(metric["warning"], metric.get("warning_range", "")),
+                             _level(metric["critical"], metric.get("critical_range", "")),
+                             _level(metric.get("min")), _level(metric.get("max"))))
     return out
 
 
@@ -53,10 +69,10 @@ def nagios_line(result: RunResult) -> str:
     changed = [a for a in result.actions if a.status in ("applied", "failed")]
     if changed:
         summary += "; actions: " + ", ".join(f"{a.kind} {a.target} {a.status}" for a in changed)
-    summary = summary.replace("|", "/").replace("\n", " ")
-    line = f"{result.agent.upper()} {result.status.upper()} - {summary}"
+    summary = line(summary.replace("|", "/").replace("\n", " "))
+    head = f"{result.agent.upper()} {result.status.upper()} - {summary}"
     data = perfdata(result)
-    return f"{line} | {' '.join(data)}" if data else line
+    return f"{head} | {' '.join(data)}" if data else head
 
 
 def _escape(value: str) -> str:
@@ -64,14 +80,20 @@ def _escape(value: str) -> str:
 
 
 def _labels(**labels: str) -> str:
-    return "{" + ",".join(f'{key}="{_escape(str(value))}"' for key, value in labels.items()) + "}"
+    """Label values as the exposition format wants them; control characters escaped first (`untrusted.line`)."""
+    return "{" + ",".join(f'{key}="{_escape(line(str(value)))}"' for key, value in labels.items()) + "}"
 
 
 _HELP = {
     "zenctl_check_status": "Check status as a Nagios code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
     "zenctl_check_value": "The value a check judged, in its unit.",
     "zenctl_check_threshold": "The critical threshold a check's value was judged against.",
-    "zenctl_service_metric": "A number a service check measured (latency, connections, days left...).",
+    "zenctl_service_metric": "A number a service check measured (latency, connections, days left, a plugin's "
+                             "perfdata...).",
+    "zenctl_service_metric_warning": "The warning level of a service metric, where it is one upper bound.",
+    "zenctl_service_metric_critical": "The critical level of a service metric, where it is one upper bound.",
+    "zenctl_service_metric_min": "The least value a service metric can take, as its plugin says.",
+    "zenctl_service_metric_max": "The greatest value a service metric can take, as its plugin says.",
     "zenctl_run_status": "The run's overall status as a Nagios code.",
     "zenctl_run_timestamp_seconds": "When the run ended (Unix time).",
     "zenctl_run_duration_seconds": "How long the run took.",
@@ -79,9 +101,15 @@ _HELP = {
 }
 
 
+_METRIC_FAMILIES = [("zenctl_service_metric", "value"), ("zenctl_service_metric_warning", "warning"),
+                    ("zenctl_service_metric_critical", "critical"), ("zenctl_service_metric_min", "min"),
+                    ("zenctl_service_metric_max", "max")]
+
+
 def prometheus_text(result: RunResult) -> str:
     """Every check status and number of the run in the text exposition format, one HELP/TYPE per family."""
     families: dict[str, list[str]] = {name: [] for name in _HELP}
+    seen: set[str] = set()
     agent = result.agent
     for finding in result.findings:
         families["zenctl_check_status"].append(
@@ -96,7 +124,11 @@ def prometheus_text(result: RunResult) -> str:
                 f"{_number(finding.threshold)}")
         for metric in finding.evidence.get("perfdata", []):
             labels = _labels(agent=agent, check=finding.check, metric=metric["label"], unit=metric["unit"])
-            families["zenctl_service_metric"].append(f"zenctl_service_metric{labels} {_number(metric['value'])}")
+            for name, key in _METRIC_FAMILIES:
+                sample = f"{name}{labels}"
+                if metric.get(key) is not None and sample not in seen:  # `U`: no sample; a label once per check
+                    seen.add(sample)
+                    families[name].append(f"{sample} {_number(metric[key])}")
     started, ended = (datetime.fromisoformat(t.replace("Z", "+00:00")) for t in (result.started, result.ended))
     families["zenctl_run_status"].append(f"zenctl_run_status{_labels(agent=agent)} {EXIT_CODES[result.status]}")
     families["zenctl_run_timestamp_seconds"].append(

@@ -21,7 +21,7 @@ class Metric:
     """One number of a check, for Nagios perfdata and Prometheus: label, value, unit, thresholds."""
 
     label: str
-    value: float
+    value: float | None  # None: a plugin said `U` (could not determine it)
     unit: str = ""
     warning: float | None = None
     critical: float | None = None
