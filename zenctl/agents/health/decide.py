@@ -10,7 +10,7 @@ duration stays pending.
 
 from dataclasses import dataclass
 
-from zenctl.agents.health.metrics import FIRST_RUN_SAMPLE_SECONDS, CpuCounters, HostFacts, MountFacts
+from zenctl.agents.health.metrics import FIRST_RUN_SAMPLE_SECONDS, CpuCounters, HostFacts, MountFacts, busy_percent
 from zenctl.core.agent import Finding
 from zenctl.core.config import SystemHealthConfig
 
@@ -59,7 +59,7 @@ def _judged(gauge: Gauge, cfg: SystemHealthConfig, value: float, what: str, targ
     status = level(value, warning, critical)
     bound = {"critical": f" > {critical:g}", "warning": f" > {warning:g}", "ok": f" <= {warning:g}"}[status]
     check = f"{gauge.check}:{target}" if target else gauge.check
-    message = f"{gauge.label}{' ' + target if target else ''} {value:.1f}{gauge.unit}{bound}{gauge.unit} {what}"
+    message = f"{gauge.label}{' ' + target if target else ''} {value:z.1f}{gauge.unit}{bound}{gauge.unit} {what}"
     return Finding(check, status, message.rstrip(), round(value, 2), critical, gauge.unit,
                    {"warning": warning, **evidence})
 
@@ -70,16 +70,11 @@ def _pending(gauge: Gauge, cfg: SystemHealthConfig, value: float, window: int, c
     above = f", above {critical:g}{gauge.unit} but" if value > critical else ";"
     return Finding(
         gauge.check, "ok",
-        f"{gauge.label} {value:.1f}{gauge.unit} now{above} not judged until samples cover the {window} s window "
+        f"{gauge.label} {value:z.1f}{gauge.unit} now{above} not judged until samples cover the {window} s window "
         f"({covered:.0f} s so far)",
         round(value, 2), critical, gauge.unit,
         {"judged": False, "window_seconds": window, "covered_seconds": round(covered, 1), **evidence},
     )
-
-
-def cpu_percent(start: CpuCounters, end: CpuCounters) -> float:
-    span = end.total - start.total
-    return 100.0 * (end.busy - start.busy) / span if span > 0 else 0.0
 
 
 def cpu_finding(facts: HostFacts, history: list[Sample], cfg: SystemHealthConfig) -> Finding:
@@ -89,7 +84,7 @@ def cpu_finding(facts: HostFacts, history: list[Sample], cfg: SystemHealthConfig
     if facts.short_sample_percent is not None or not ours:
         current, span = facts.short_sample_percent or 0.0, FIRST_RUN_SAMPLE_SECONDS
     else:
-        current, span = cpu_percent(ours[-1].cpu, facts.cpu), facts.ts - ours[-1].ts
+        current, span = busy_percent(ours[-1].cpu, facts.cpu), facts.ts - ours[-1].ts
     evidence = {"current_percent": round(current, 2), "current_span_seconds": round(span, 2)}
     window = cfg.cpu_window
     if window == 0:
@@ -98,7 +93,7 @@ def cpu_finding(facts: HostFacts, history: list[Sample], cfg: SystemHealthConfig
     baseline = next((s for s in reversed(recent) if facts.ts - s.ts >= COVERAGE * window), None)
     if baseline is not None:
         covered = facts.ts - baseline.ts
-        return _judged(gauge, cfg, cpu_percent(baseline.cpu, facts.cpu),
+        return _judged(gauge, cfg, busy_percent(baseline.cpu, facts.cpu),
                        f"on average over the last {covered:.0f} s (window {window} s)",
                        judged=True, window_seconds=window, covered_seconds=round(covered, 1), **evidence)
     covered = facts.ts - recent[0].ts if recent else span

@@ -63,12 +63,21 @@ def read_cpu() -> CpuCounters:
     return CpuCounters(total - idle, total, psutil.boot_time())
 
 
+def busy_percent(start: CpuCounters, end: CpuCounters) -> float:
+    """The CPU % between two readings, within 0..100. On a quiet span the float sums' rounding (or a counter that
+    steps back: Linux's iowait, proc(5)) can come out a hair below zero: that is 0, never -0.0 in a message or
+    the JSON."""
+    span = end.total - start.total
+    if span <= 0:
+        return 0.0
+    return min(100.0, max(0.0, 100.0 * (end.busy - start.busy) / span)) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
 def short_sample(before: CpuCounters) -> tuple[CpuCounters, float]:
     """Counters after a short wait and the CPU % over it (first run only)."""
     time.sleep(FIRST_RUN_SAMPLE_SECONDS)
     after = read_cpu()
-    span = after.total - before.total
-    return after, (100.0 * (after.busy - before.busy) / span if span > 0 else 0.0)
+    return after, busy_percent(before, after)
 
 
 def collect(previous: CpuCounters | None, ignore_mounts: list[str], statvfs_timeout: float) -> HostFacts:
