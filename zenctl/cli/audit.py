@@ -44,6 +44,23 @@ def show(
         write = sys.stdout.write
         for e in entries:
             write(line(f"{e['ts'][:19]}Z {e['seq']:>8} {e['agent']:<18} {e['event']:<16} {e['message']}") + "\n")
+        if not entries and sys.stdout.isatty():  # a person sees why nothing came; a script's output stays empty
+            error(_nothing(start, end, agent, event, state is None))
+
+
+_WIDER = (("24h", 86400), ("7d", 7 * 86400), ("30d", 30 * 86400))
+
+
+def _nothing(start: str, end: str | None, agent: str | None, event: str | None, no_state: bool) -> str:
+    """One line for an empty listing on a terminal: the window and filters it searched, and a wider window."""
+    from zenctl.core.timeutil import epoch
+
+    what = f"no audit entries since {start[:19]}Z" + (f" until {end[:19]}Z" if end else "")
+    what += (f" of agent {agent}" if agent else "") + (f" with event {event}" if event else "")
+    if no_state:
+        return what + " (no state file yet: nothing has run)"
+    wider = next((flag for flag, seconds in _WIDER if time.time() - epoch(start) + 1 < seconds), None)
+    return what + (f" (try --last {wider})" if wider and not end else "")
 
 
 @app.command("verify")
