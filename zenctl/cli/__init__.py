@@ -4,34 +4,65 @@ import os
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from zenctl import __version__
 from zenctl.cli import alerts, approvals, audit, config, control, health, maintain, run, schedule, silence, status
 from zenctl.cli.common import error
 from zenctl.errors import EXIT_UNKNOWN, ZenctlError
 
+# `zenctl --help` in panels, in this order: the agents first, then what governs them, what reports, what sets up.
+PANELS = {
+    "Agents": ("health", "run", "maintain"),
+    "Governance": ("approve", "reject", "approvals", "stop", "resume", "rollback", "silence", "alerts"),
+    "Audit and status": ("status", "audit"),
+    "Configuration": ("config", "schedule", "completion"),
+}
+_PANEL = {name: panel for panel, names in PANELS.items() for name in names}
+_ORDER = list(_PANEL)
+
+
+class _Panelled(TyperGroup):
+    """The root group, its commands listed in PANELS order (typer lists commands before groups, and help prints a
+    panel where its first command comes)."""
+
+    def list_commands(self, ctx) -> list[str]:
+        return sorted(super().list_commands(ctx), key=_ORDER.index)  # _add() gave every command a panel
+
+
 app = typer.Typer(
     name="zenctl",
     help="Autonomous, audited, dry-runnable background agents for one host, run by cron.",
+    cls=_Panelled,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(health.app, name="health")
-app.add_typer(approvals.app, name="approvals")
-app.command("approve")(approvals.approve)
-app.command("reject")(approvals.reject)
-app.add_typer(audit.app, name="audit")
-app.add_typer(alerts.app, name="alerts")
-app.add_typer(silence.app, name="silence")
-app.command("status")(status.status)
-app.command("stop")(control.stop)
-app.command("resume")(control.resume)
-app.command("rollback")(control.rollback)
-app.command("run")(run.run)
-app.command("maintain")(maintain.maintain)
-app.add_typer(schedule.app, name="schedule")
-app.add_typer(config.app, name="config")
+
+
+def _add(name: str, what) -> None:
+    """Register a command function or a sub-app under its help panel."""
+    if isinstance(what, typer.Typer):
+        app.add_typer(what, name=name, rich_help_panel=_PANEL[name])
+    else:
+        app.command(name, rich_help_panel=_PANEL[name])(what)
+
+
+_add("health", health.app)
+_add("run", run.run)
+_add("maintain", maintain.maintain)
+_add("approve", approvals.approve)
+_add("reject", approvals.reject)
+_add("approvals", approvals.app)
+_add("stop", control.stop)
+_add("resume", control.resume)
+_add("rollback", control.rollback)
+_add("silence", silence.app)
+_add("alerts", alerts.app)
+_add("status", status.status)
+_add("audit", audit.app)
+_add("config", config.app)
+_add("schedule", schedule.app)
 
 
 def _version(value: bool) -> None:
@@ -46,12 +77,14 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """zenctl: one audited, dry-runnable, reversible action pipeline behind four agents."""
 
 
-@app.command("completion")
 def completion(shell: str = typer.Argument(..., help="bash, zsh or fish")) -> None:
     """Print a static completion script for SHELL (the files in completions/ are made by this)."""
     from zenctl.cli.completion import script
 
     sys.stdout.write(script(typer.main.get_command(app), shell))
+
+
+_add("completion", completion)
 
 
 def main() -> None:
