@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from zenctl.core.runtime import RunResult
+from zenctl.core.timeutil import for_person
 from zenctl.core.untrusted import line
 
 STYLE = {"ok": "green", "warning": "yellow", "critical": "bold red", "unknown": "magenta",
@@ -41,7 +42,7 @@ def styled(status: str) -> str:
 def _value(value, unit: str) -> str:
     if value is None:
         return "-"
-    return f"{value:g}{unit}" if isinstance(value, (int, float)) else text(value)
+    return f"{value:zg}{unit}" if isinstance(value, (int, float)) else text(value)  # z: never "-0"
 
 
 def render_run(result: RunResult) -> None:
@@ -96,22 +97,27 @@ def render_approval(row: dict) -> None:
         out.print(f"[bold]{key:>10}[/]  {value}", soft_wrap=True)
 
 
+def _times(rows: list[dict], *keys: str) -> list[dict]:
+    """Rows with their time columns as a person reads them (the report itself, and --json, keep full precision)."""
+    return [{**row, **{key: for_person(row[key]) for key in keys}} for row in rows]
+
+
 def render_status(report: dict) -> None:
     out = console()
     if report["safe_mode"]:
-        out.print(f"[bold red]SAFE MODE[/] since {text(report['safe_mode']['since'])}: "
+        out.print(f"[bold red]SAFE MODE[/] since {text(for_person(report['safe_mode']['since']))}: "
                   f"{text(report['safe_mode']['reason'])} (zenctl resume)")
     for stop in report["stopped"]:
         out.print(f"[magenta]{'EMERGENCY-' if stop['emergency'] else ''}STOPPED[/] {text(stop['agent'])} by "
-                  f"{text(stop['by'])} at {text(stop['at'])}: {text(stop['reason'])}")
+                  f"{text(stop['by'])} at {text(for_person(stop['at']))}: {text(stop['reason'])}")
     for agent, runs in report.get("notify_only_runs", {}).items():
         out.print(f"[yellow]notify-only[/] {text(agent)}: next {text(runs)} run(s) apply nothing")
     if report["approvals"]:
-        render_rows("Pending approvals", report["approvals"], ("id", "agent", "kind", "target", "status",
-                                                               "preview", "expires"))
+        render_rows("Pending approvals", _times(report["approvals"], "expires"),
+                    ("id", "agent", "kind", "target", "status", "preview", "expires"))
     if report["circuits"]:
-        render_rows("Open circuits", report["circuits"], ("kind", "target", "state", "failures", "opened",
-                                                          "half_opens"))
+        render_rows("Open circuits", _times(report["circuits"], "opened", "half_opens"),
+                    ("kind", "target", "state", "failures", "opened", "half_opens"))
     if report["problems"]:
         render_rows("Problems by escalation level", report["problems"],
                     ("level", "agent", "check_name", "status", "state", "attempts", "message"))
@@ -122,6 +128,8 @@ def render_status(report: dict) -> None:
 
 
 def _render_agents(rows: list[dict]) -> None:
+    from zenctl.agents import AVAILABLE
+
     table = Table(title="Agents", title_justify="left")
     for column in ("Agent", "Enabled", "Schedule", "Last run", "Result", "Wall s", "CPU s", "Peak RSS", "Run",
                    "Next due", "Message"):
@@ -129,7 +137,9 @@ def _render_agents(rows: list[dict]) -> None:
     for r in rows:
         run = r["last_run"]
         enabled = ("yes" if r["enabled"] else "no") + (f" as {r['run_as']}" if r.get("run_as") else "")
-        due = "[bold red]STALE[/]" if r.get("stale") else text(r.get("next_due") or "-")
+        due = "[bold red]STALE[/]" if r.get("stale") else text(for_person(r.get("next_due")))
+        if r["enabled"] and r["agent"] not in AVAILABLE:  # configured ahead of the release that brings it
+            due = "[yellow]not in this release[/]"
         message = text(r["stale"]) if r.get("stale") else ""
         if run is None:
             table.add_row(r["agent"], text(enabled), text(r.get("schedule", "")), "never", "-", "-", "-", "-", "-",
@@ -139,6 +149,6 @@ def _render_agents(rows: list[dict]) -> None:
         rss = f"{run['peak_rss_bytes'] / 1048576:.1f} MiB" if run["peak_rss_bytes"] else "-"
         wall = f"{run['wall_seconds']:.2f}" if run["wall_seconds"] is not None else "-"
         table.add_row(r["agent"], text(enabled), text(r.get("schedule", "")),
-                      text(f"{run['started']} ({r['ago']} ago)"), styled(run["status"]), wall, f"{cpu:.2f}", rss,
+                      text(for_person(run["started"])), styled(run["status"]), wall, f"{cpu:.2f}", rss,
                       text(run["id"]), due, message or text(run["message"] or ""))
     console().print(table)

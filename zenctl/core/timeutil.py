@@ -68,3 +68,21 @@ def ago(seconds: float) -> str:
     return f"{int(seconds)}s"
 
 
+JUST_NOW = 5.0  # seconds either side of now that a person reads as "now"
+
+
+def for_person(stamp: str | None, now: float | None = None) -> str:
+    """A stored time as a person reads it, in local time (as cron reads schedules, and as `ls` prints):
+    `11:56:50 (just now)` today, `2026-11-24 11:56 (1d ago)` another day, `in 3m` ahead. `-` for none. The
+    stored value keeps its microseconds; --json prints that."""
+    if not stamp:
+        return "-"
+    now = time.time() if now is None else now
+    when = epoch(stamp)
+    local = datetime.fromtimestamp(when).astimezone()
+    today = local.date() == datetime.fromtimestamp(now).astimezone().date()
+    shown = local.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M")
+    delta = now - when
+    if abs(delta) < JUST_NOW:
+        return f"{shown} (just now)"
+    return f"{shown} ({ago(delta)} ago)" if delta > 0 else f"{shown} (in {ago(-delta)})"
