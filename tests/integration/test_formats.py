@@ -7,6 +7,7 @@ import re
 import pytest
 
 from tests.conftest import CALM
+from tests.integration.test_services import plugin, script
 from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -62,3 +63,41 @@ def test_prometheus_textfile_in_a_missing_directory_is_refused_before_the_run(ze
     assert done.stderr == f"zenctl: --prom-textfile {tmp_path}/nope/z.prom: directory {tmp_path}/nope does not " \
                           "exist\n"
     assert not zenctl.db.exists()
+
+
+LABEL_VALUE = r'"(?:[^"\\\n]|\\[\\"n])*"'
+SAMPLE = re.compile(rf'[a-zA-Z_:][a-zA-Z0-9_:]*\{{[a-zA-Z_]\w*={LABEL_VALUE}(?:,[a-zA-Z_]\w*={LABEL_VALUE})*\}} '
+                    r'-?[0-9.]+')
+
+
+def test_real_plugins_perfdata_reaches_the_nagios_line_and_the_prometheus_textfile(zenctl, tmp_path):
+    odd = script(tmp_path, "odd", "ODD OK | 'say \"hi\" \\ it''s'=1.5s;@1:2;~:3;0;9 unknown=U 'esc\x1b[2J'=4\n")
+    config = config_with(zenctl, {"name": "load", "command": f"{plugin('check_load')} -w 1000 -c 2000"},
+                         {"name": "disk", "command": f"{plugin('check_disk')} -w 10% -c 5% -p /"},
+                         {"name": "odd", "command": odd})
+    target = tmp_path / "zenctl.prom"
+    done = zenctl("health", "check", "-c", str(config), "--format", "nagios", "--prom-textfile", str(target))
+    (line,) = done.stdout.splitlines()
+    head, perf = line.split(" | ")
+    assert done.returncode == 0 and head.startswith("SYSTEM_HEALTH OK - ")
+    assert re.search(r"(^| )service:load\.load1=[0-9.]+;1000\.000;2000\.000;0( |$)", perf), perf
+    assert re.search(r"(^| )service:disk\./=[0-9]+B;[0-9]+;[0-9]+;0;[0-9]+( |$)", perf), perf
+    assert " 'service:odd.say \"hi\" \\ it''s'=1.5s;@1:2;~:3;0;9 service:odd.unknown=U " \
+           "service:odd.esc\\x1b[2J=4" in perf
+    assert "\x1b" not in line
+
+    text = target.read_text()
+    disk = re.search(r'zenctl_service_metric\{agent="system_health",check="service:disk",metric="/",unit="B"\} '
+                     r'([0-9]+)\n', text)
+    assert disk and f"service:disk./={disk.group(1)}B;" in perf  # the same number, exactly, in both
+    assert re.search(r'zenctl_service_metric_critical\{agent="system_health",check="service:load",'
+                     r'metric="load15",unit=""\} 2000\n', text)
+    assert 'zenctl_service_metric{agent="system_health",check="service:odd",metric="say \\"hi\\" \\\\ it\'s",' \
+           'unit="s"} 1.5\n' in text
+    assert 'metric="esc\\\\x1b[2J"' in text and 'metric="unknown"' not in text and "\x1b" not in text
+    families = [row.split()[2] for row in text.splitlines() if row.startswith("# TYPE")]
+    assert len(families) == len(set(families))
+    samples = [row for row in text.splitlines() if not row.startswith("#")]
+    assert len(samples) == len(set(row.rsplit(" ", 1)[0] for row in samples))  # no series twice
+    for row in samples:
+        assert SAMPLE.fullmatch(row), row

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import redis
 
-from tests.conftest import CALM
+from tests.conftest import CALM, _service_or_skip
 from tests.servers import HttpsServer, Tarpit, free_port, self_signed
 
 pytestmark = pytest.mark.integration
@@ -113,6 +113,94 @@ def test_http_status_body_and_latency_are_judged(zenctl, tmp_path):
     assert seen["service:slow"]["status"] == "warning" and "slower than 0.001 ms" in seen["service:slow"]["message"]
     perf = seen["service:pinned"]["evidence"]["perfdata"]
     assert [m["label"] for m in perf] == ["time", "size"] and perf[1]["value"] == len(b'{"status": "ok"}')
+
+
+PLUGINS = "/usr/lib/nagios/plugins"  # Debian's monitoring-plugins-basic, installed by .ci/run
+
+
+def plugin(name: str) -> str:
+    """The path of a real Nagios plugin (skipped when the package is missing, failed under CI)."""
+    path = os.path.join(PLUGINS, name)
+    if not os.access(path, os.X_OK):
+        _service_or_skip(f"{path} (apt-get install monitoring-plugins-basic)", FileNotFoundError(path))
+    return path
+
+
+def script(tmp_path, name: str, output: str, code: int = 0) -> str:
+    """A plugin that prints `output` as is and exits with `code`."""
+    path = tmp_path / name
+    path.write_text(f"#!/bin/sh\ncat <<'END'\n{output}END\nexit {code}\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_real_nagios_plugins_are_read_as_the_plugin_guidelines_say(zenctl, tmp_path):
+    cert, key = self_signed(tmp_path, days=90)
+    closed = free_port()
+    long = script(tmp_path, "long", "DISK OK - free space: / 3326 MB (56%); | /=2643MB;5948;5958;0;5968\n"
+                                    "/ 15272 MB (77%);\n/boot 68 MB (69%); | /boot=68MB;88;93;0;98\n"
+                                    "'var log'=818MB;970;975;0;980 broken=;1 also\n", code=1)
+    with HttpsServer(cert, key) as server:
+        http = f"{plugin('check_http')} -I 127.0.0.1 -p {server.port} -S -u /healthz -w 5 -c 10"
+        config = zenctl.config(services(
+            {"name": "load", "command": f"{plugin('check_load')} -w 1000,1000,1000 -c 2000,2000,2000"},
+            {"name": "disk", "command": f"{plugin('check_disk')} -w 10% -c 5% -p /"},
+            {"name": "dummy", "command": f"{plugin('check_dummy')} 1 'half there'"},
+            {"name": "down", "command": f"{plugin('check_dummy')} 2 'gone'"},
+            {"name": "web", "command": http},
+            {"name": "pattern", "command": http + " -r nomatch"},
+            {"name": "port", "command": f"{plugin('check_tcp')} -H 127.0.0.1 -p {closed}"},
+            {"name": "long", "command": long}))
+        code, out = zenctl.json("health", "check", "-c", str(config), "--dry-run")
+    seen = findings(out)
+
+    load = seen["service:load"]
+    assert load["status"] == "ok" and load["message"].startswith("load: LOAD OK - total load average: ")
+    assert "|" not in load["message"] and "load1=" not in load["message"]
+    assert [(m["label"], m["unit"], m["warning"], m["critical"], m["min"], m["max"])
+            for m in load["evidence"]["perfdata"]] == [(f"load{n}", "", 1000, 2000, 0, None) for n in (1, 5, 15)]
+    assert load["value"] == load["evidence"]["perfdata"][0]["value"] >= 0
+
+    (disk,) = seen["service:disk"]["evidence"]["perfdata"]
+    total = os.statvfs("/").f_blocks * os.statvfs("/").f_frsize
+    assert disk["label"] == "/" and disk["unit"] == "B" and disk["min"] == 0
+    assert 0 < disk["value"] <= disk["max"] <= total and disk["warning"] < disk["critical"] <= disk["max"]
+
+    assert seen["service:dummy"]["status"] == "warning" and seen["service:dummy"]["message"] == \
+        "dummy: WARNING: half there" and seen["service:dummy"]["evidence"]["perfdata"] == []
+    assert seen["service:down"]["status"] == "critical" and seen["service:down"]["evidence"]["down"]
+
+    web = seen["service:web"]
+    assert web["status"] == "ok" and web["message"].startswith("web: HTTP OK: HTTP/1.0 200 OK - ")
+    time_, size = web["evidence"]["perfdata"]
+    assert (time_["label"], time_["unit"], time_["warning"], time_["critical"], time_["max"]) == \
+        ("time", "s", 5, 10, 10) and 0 < time_["value"] < 10
+    assert (size["label"], size["unit"]) == ("size", "B") and size["value"] > len(b'{"status": "ok"}')
+    assert seen["service:pattern"]["status"] == "critical" and "pattern not found" in \
+        seen["service:pattern"]["message"] and len(seen["service:pattern"]["evidence"]["perfdata"]) == 2
+    assert seen["service:port"]["status"] == "critical" and \
+        seen["service:port"]["message"] == f"port: connect to address 127.0.0.1 and port {closed}: Connection refused"
+
+    long = seen["service:long"]
+    assert long["status"] == "warning" and long["message"] == "long: DISK OK - free space: / 3326 MB (56%);"
+    assert long["evidence"]["long_output"] == "/ 15272 MB (77%);\n/boot 68 MB (69%);"
+    assert [(m["label"], m["value"], m["max"]) for m in long["evidence"]["perfdata"]] == \
+        [("/", 2643, 5968), ("/boot", 68, 98), ("var log", 818, 980)]
+    assert long["evidence"]["perfdata_malformed"] == {
+        "count": 2, "samples": ["broken=;1 (value is not a number or U)", "also (not 'label'=value)"]}
+
+
+def test_a_plugin_that_prints_only_to_stderr_is_heard_and_stdout_is_its_output(zenctl, tmp_path):
+    config = zenctl.config(services(
+        {"name": "crash", "command": "echo 'cannot open /etc/x: Permission denied' >&2; exit 3"},
+        {"name": "noisy", "command": "echo 'deprecated option' >&2; echo 'OK fine|a=1'"}))
+    code, out = zenctl.json("health", "check", "-c", str(config), "--dry-run")
+    seen = findings(out)
+    assert seen["service:crash"]["status"] == "unknown"
+    assert seen["service:crash"]["message"] == "crash: cannot open /etc/x: Permission denied"
+    noisy = seen["service:noisy"]
+    assert noisy["message"] == "noisy: OK fine" and noisy["evidence"]["stderr"] == "deprecated option"
+    assert noisy["evidence"]["perfdata"][0]["value"] == 1
 
 
 def test_tls_expiry_from_a_server_and_from_a_file_and_renewal(zenctl, tmp_path):
