@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+import zenctl.agents  # noqa: F401  (installs the agents' registry, as the entry point does)
+
 ZENCTL = str(Path(sys.executable).with_name("zenctl"))
 
 

@@ -22,7 +22,7 @@ def test_example_config_is_current_and_valid():
 
 def test_example_documents_every_key():
     text = (ROOT / "examples" / "zenctl.yaml").read_text()
-    from zenctl.core.config import PathSpec
+    from zenctl.agents.health.config import PathSpec
 
     keys = {str(key[-1]) for key, _ in flatten(Config().model_dump())} | set(PathSpec.model_fields)
     missing = [k for k in keys if not re.search(rf"^\s*#?\s*(- )?{re.escape(k)}:", text, re.M)]

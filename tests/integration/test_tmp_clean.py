@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from zenctl.agents.health.tmpclean import Walker
-from zenctl.core.housekeeping_config import TmpRoot
+from zenctl.housekeeping.tmpclean import Walker
+from zenctl.housekeeping.config import TmpRoot
 
 pytestmark = pytest.mark.integration
 OLD = time.time() - 30 * 86400

@@ -26,9 +26,9 @@ import pytest
 
 from tests.integration.test_logs import numbers, write_lines
 from tests.security.conftest import ROOT_ONLY, as_user, as_user_python
-from zenctl.actions.logs import RotateLogs
-from zenctl.agents.health import housekeeping, logrotate
-from zenctl.core.housekeeping_config import LogSet
+from zenctl.housekeeping.log_actions import RotateLogs
+from zenctl.housekeeping import plans as housekeeping, logrotate
+from zenctl.housekeeping.config import LogSet
 
 pytestmark = [ROOT_ONLY]
 SECRET = b"TOP-SECRET: only root may read this line\n" * 2000  # 82 KB: longer than any log the tests cut

@@ -149,7 +149,7 @@ def test_any_valid_threshold_round_trips_with_its_line(tmp_path_factory, cpu, me
 @settings(max_examples=60, deadline=None)
 @given(key=st.text(string.ascii_lowercase + "_", min_size=1, max_size=20), line_before=st.integers(0, 5))
 def test_any_unknown_key_is_reported_at_its_line(tmp_path_factory, key, line_before):
-    from zenctl.core.config import SystemHealthConfig
+    from zenctl.agents.health.config import SystemHealthConfig
 
     if key in SystemHealthConfig.model_fields:
         return

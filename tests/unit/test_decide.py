@@ -5,7 +5,7 @@ import os
 from zenctl.agents.health import decide, paths
 from zenctl.agents.health.decide import Sample
 from zenctl.agents.health.metrics import CpuCounters, HostFacts, MountFacts
-from zenctl.core.config import PathSpec, SystemHealthConfig
+from zenctl.agents.health.config import PathSpec, SystemHealthConfig
 
 BOOT = 1_000.0
 NOW = 100_000.0

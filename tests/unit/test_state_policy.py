@@ -5,9 +5,11 @@ import sqlite3
 import stat
 
 import pytest
+from pydantic import ValidationError
 
-from zenctl.core.config import Config, SystemHealthConfig
-from zenctl.core.policy import mode_for
+from zenctl.agents.health.config import SystemHealthConfig
+from zenctl.core.config import Config
+from zenctl.core.policy import Decision, mode_for
 from zenctl.core.state import SCHEMA_VERSION, open_state
 from zenctl.errors import StateError
 
@@ -62,8 +64,33 @@ def test_seed_default_modes():
     assert mode_for("fs.chmod", config, agent).mode == "auto"
     assert mode_for("logs.rotate", config, agent).mode == "auto"
     assert mode_for("schema.alter", config, agent).mode == "approve"
-    assert mode_for("deps.upgrade_major", config, agent).mode == "approve"
     assert mode_for("something.new", config, agent).mode == "approve"  # when unsure, ask
+
+
+def test_the_seeds_dependency_keys_are_the_modes_of_the_dependency_kinds():
+    config, agent = Config(), SystemHealthConfig()
+    assert [mode_for(f"deps.upgrade_{k}", config, agent) for k in ("security", "minor", "patch", "major")] == [
+        Decision("auto", "agents.dependency_manager.security_updates"),
+        Decision("notify", "agents.dependency_manager.minor_updates"),
+        Decision("notify", "agents.dependency_manager.minor_updates"),
+        Decision("disabled", "agents.dependency_manager.major_updates")]
+    mine = Config.model_validate({"agents": {"dependency_manager": {"major_updates": "approve"}}})
+    assert mode_for("deps.upgrade_major", mine, agent) == Decision("approve",
+                                                                   "agents.dependency_manager.major_updates")
+    with pytest.raises(ValidationError, match="a major upgrade always needs a person"):
+        Config.model_validate({"agents": {"dependency_manager": {"major_updates": "auto"}}})
+
+
+def test_no_agent_may_make_a_guarded_kind_automatic_by_default():
+    from zenctl.core import registry
+
+    before = registry.specs()
+    bad = registry.AgentSpec(name="rogue", title="Rogue", config="x:y", modes=(("schema.*", "auto", "migrations"),))
+    with pytest.raises(ValueError, match="schema.* may not default to auto"):
+        registry.install([*before, bad])
+    assert registry.specs() == before  # refused whole: the registry is as it was
+    for kind in ("schema.alter", "config.write", "security.patch", "deps.upgrade_major"):
+        assert mode_for(kind, Config(), SystemHealthConfig()).mode != "auto"
 
 
 def test_policy_modes_override_by_kind_then_family_and_auto_mitigate():

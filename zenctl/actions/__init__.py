@@ -1,3 +1,1 @@
-"""Built-in action kinds; importing this package registers them all."""
-
-from zenctl.actions import cron, db, fs, housekeeping, logs, service, snapshot  # noqa: F401
+"""Action kinds any agent may propose (file-system repairs); each module registers its kinds when imported."""

@@ -1,14 +1,14 @@
-"""The agents zenctl can run, by config name."""
+"""The registry's one list: every agent zenctl has, in the order help, status and the config show them.
+Adding an agent is its package (with a `SPEC`) and one line here."""
 
-from zenctl.core.agent import BaseAgent
+from zenctl.agents import data_validator, dependency_manager, health, log_analyzer
+from zenctl.core import registry
 
-AVAILABLE = ("system_health",)  # the others are configured already; their agents arrive in later releases
+AGENTS = [
+    health.SPEC,
+    dependency_manager.SPEC,
+    log_analyzer.SPEC,
+    data_validator.SPEC,
+]
 
-
-def get_agent(name: str) -> BaseAgent:
-    """A fresh agent instance for one run."""
-    if name == "system_health":
-        from zenctl.agents.health.agent import SystemHealthAgent
-
-        return SystemHealthAgent()
-    raise KeyError(f"agent {name!r} is not available in this release")
+registry.install(AGENTS)

@@ -6,14 +6,20 @@ import sys
 import typer
 from typer.core import TyperGroup
 
+import zenctl.agents  # noqa: F401  (installs the registry of agents before anything reads it)
 from zenctl import __version__
-from zenctl.cli import alerts, approvals, audit, config, control, health, maintain, run, schedule, silence, status
-from zenctl.cli.common import error
+from zenctl.cli import alerts, approvals, audit, config, control, run, schedule, silence, status
+from zenctl.core import registry
+from zenctl.clikit import error
 from zenctl.errors import EXIT_UNKNOWN, ZenctlError
+
+# The agents' own commands, from the registry: each agent's main command, then `run`, then their other commands.
+AGENT_COMMANDS = [command for spec in registry.specs() if spec.cli for command in registry.load(spec.cli)()]
+_MAIN = [name for spec in registry.specs() if spec.cli for name, _ in registry.load(spec.cli)()[:1]]
 
 # `zenctl --help` in panels, in this order: the agents first, then what governs them, what reports, what sets up.
 PANELS = {
-    "Agents": ("health", "run", "maintain"),
+    "Agents": (*_MAIN, "run", *(name for name, _ in AGENT_COMMANDS if name not in _MAIN)),
     "Governance": ("approve", "reject", "approvals", "stop", "resume", "rollback", "silence", "alerts"),
     "Audit and status": ("status", "audit"),
     "Configuration": ("config", "schedule", "completion"),
@@ -48,9 +54,9 @@ def _add(name: str, what) -> None:
         app.command(name, rich_help_panel=_PANEL[name])(what)
 
 
-_add("health", health.app)
+for _name, _what in AGENT_COMMANDS:
+    _add(_name, _what)
 _add("run", run.run)
-_add("maintain", maintain.maintain)
 _add("approve", approvals.approve)
 _add("reject", approvals.reject)
 _add("approvals", approvals.app)

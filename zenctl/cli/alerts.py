@@ -2,7 +2,7 @@
 
 import typer
 
-from zenctl.cli.common import DbOpt, JsonOpt, QuietOpt, open_db, print_json
+from zenctl.clikit import DbOpt, JsonOpt, QuietOpt, open_db, print_json
 
 app = typer.Typer(help="The alert outbox: what was sent, what waits for a channel, what a silence holds.",
                   no_args_is_help=True)

@@ -2,7 +2,7 @@
 
 import typer
 
-from zenctl.cli.common import ConfigOpt, DbOpt, JsonOpt, QuietOpt, error, open_db, print_json
+from zenctl.clikit import ConfigOpt, DbOpt, JsonOpt, QuietOpt, error, open_db, print_json
 from zenctl.core.untrusted import line
 
 app = typer.Typer(help="The approval queue: actions whose policy mode is approve wait here for a person.",

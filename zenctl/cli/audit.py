@@ -5,7 +5,7 @@ import time
 
 import typer
 
-from zenctl.cli.common import ConfigOpt, DbOpt, JsonOpt, QuietOpt, error, open_db, print_json
+from zenctl.clikit import ConfigOpt, DbOpt, JsonOpt, QuietOpt, error, open_db, print_json
 
 app = typer.Typer(help="Read the audit log (every run, finding, decision and result) or verify its hash chain.",
                   invoke_without_command=True)

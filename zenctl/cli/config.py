@@ -5,7 +5,7 @@ import sys
 
 import typer
 
-from zenctl.cli.common import ConfigOpt, JsonOpt, QuietOpt, error, print_json
+from zenctl.clikit import ConfigOpt, JsonOpt, QuietOpt, error, print_json
 
 app = typer.Typer(help="Check, show and document the configuration.", no_args_is_help=True)
 

@@ -2,7 +2,7 @@
 
 import typer
 
-from zenctl.cli.common import ConfigOpt, DbOpt, DryRunOpt, JsonOpt, QuietOpt, error, open_db, print_json
+from zenctl.clikit import ConfigOpt, DbOpt, DryRunOpt, JsonOpt, QuietOpt, error, open_db, print_json
 
 
 def stop(emergency: bool = typer.Option(False, "--emergency", help="Also terminate running agent runs (SIGTERM, "

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from zenctl.cli.common import ConfigOpt, DbOpt, DryRunOpt, JsonOpt, QuietOpt, error, print_json, show_run
+from zenctl.clikit import ConfigOpt, DbOpt, DryRunOpt, JsonOpt, QuietOpt, error, print_json, show_run
 
 
 def run(agent: Annotated[str | None, typer.Argument(help="Agent to run: system_health (others arrive later).",
@@ -42,7 +42,7 @@ def run(agent: Annotated[str | None, typer.Argument(help="Agent to run: system_h
 
 def _show_due(outcomes, json: bool, quiet: bool) -> int:
     """Print what `run --due` did; return the exit code (the worst run, 3 when an agent could not run)."""
-    from zenctl.cli.common import worth_printing
+    from zenctl.clikit import worth_printing
     from zenctl.core.agent import EXIT_CODES, worst
     from zenctl.core.runtime import from_json
     from zenctl.core.timeutil import iso

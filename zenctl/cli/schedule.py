@@ -2,7 +2,7 @@
 
 import typer
 
-from zenctl.cli.common import ConfigOpt, DbOpt, DryRunOpt, JsonOpt, QuietOpt, error, print_json
+from zenctl.clikit import ConfigOpt, DbOpt, DryRunOpt, JsonOpt, QuietOpt, error, print_json
 
 app = typer.Typer(help="Crontab lines that run the agents: show them, install them, remove them.",
                   no_args_is_help=True)
@@ -42,7 +42,7 @@ def remove(system: bool = SystemOpt, config: ConfigOpt = None, db: DbOpt = None,
 
 
 def _change(removing: bool, system: bool, config, db, json: bool, quiet: bool, dry_run: bool) -> None:
-    from zenctl.actions.cron import diff
+    from zenctl.core.cron_kinds import diff
     from zenctl.core import schedule
     from zenctl.core.config import load_config
     from zenctl.core.runtime import as_json

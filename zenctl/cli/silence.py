@@ -2,7 +2,7 @@
 
 import typer
 
-from zenctl.cli.common import DbOpt, JsonOpt, QuietOpt, open_db, print_json
+from zenctl.clikit import DbOpt, JsonOpt, QuietOpt, open_db, print_json
 
 app = typer.Typer(help="Silences: hold alerts of matching problems (glob over agent:check) for a while.",
                   no_args_is_help=True)

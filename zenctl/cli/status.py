@@ -1,6 +1,6 @@
 """`zenctl status`: the host's governance state and each agent's last run."""
 
-from zenctl.cli.common import ConfigOpt, DbOpt, JsonOpt, QuietOpt, open_db, print_json
+from zenctl.clikit import ConfigOpt, DbOpt, JsonOpt, QuietOpt, open_db, print_json
 
 
 def status(config: ConfigOpt = None, db: DbOpt = None, json: JsonOpt = False, quiet: QuietOpt = False) -> None:

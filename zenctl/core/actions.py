@@ -77,18 +77,39 @@ def register(cls: type[ActionKind]) -> type[ActionKind]:
     return cls
 
 
-def _load() -> dict[str, ActionKind]:
-    import zenctl.actions  # noqa: F401  (registers every built-in kind)
+# Core's own kinds: rollback's restore and the crontab writers of `zenctl schedule`.
+CORE_KINDS = {
+    "snapshot.restore": "zenctl.core.restore_kind",
+    "cron.crontab": "zenctl.core.cron_kinds",
+    "cron.file": "zenctl.core.cron_kinds",
+}
 
-    return _REGISTRY
+
+def _module_of(name: str) -> str | None:
+    """The module that registers kind `name`: core's, or the agent's that declares it in the registry."""
+    from zenctl.core import registry
+
+    if name in CORE_KINDS:
+        return CORE_KINDS[name]
+    spec = registry.owner(name)
+    return spec.kinds[name] if spec else None
 
 
 def get_kind(name: str) -> ActionKind:
-    kinds = _load()
-    if name not in kinds:
+    """The kind named `name`, its module imported on first use; KeyError for a kind nobody declares."""
+    if name not in _REGISTRY:
+        module = _module_of(name)
+        if module:
+            import importlib
+
+            importlib.import_module(module)
+    if name not in _REGISTRY:
         raise KeyError(f"unknown action kind {name!r}")
-    return kinds[name]
+    return _REGISTRY[name]
 
 
 def known_kinds() -> set[str]:
-    return set(_load())
+    """Every kind core and the agents declare (without importing them)."""
+    from zenctl.core import registry
+
+    return set(CORE_KINDS) | {kind for spec in registry.specs() for kind in spec.kinds}

@@ -13,7 +13,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from zenctl.core import audit, seals
+from zenctl.core import audit, registry, seals
 from zenctl.core.actions import Proposal
 from zenctl.core.audit import Entry
 from zenctl.core.config import Config
@@ -123,7 +123,7 @@ def _decided_by_trusted(state: State, row: dict) -> bool:
 def acting_uid(state: State, config: Config, agent: str) -> int:
     """The account that will act on an approval of `agent`: its run_as account, else the state file's owner
     (root for a system install)."""
-    run_as = getattr(config.agents, agent).run_as if hasattr(config.agents, agent) else None
+    run_as = config.agent(agent).run_as if agent in registry.names() else None
     if run_as:
         from zenctl.core.accounts import resolve
 
@@ -214,7 +214,7 @@ def decide(state: State, config: Config, approval_id: str, approve: bool, who: s
         if os.geteuid() == 0 and actor != 0:
             from zenctl.core.accounts import resolve
 
-            run_as = getattr(config.agents, row["agent"]).run_as
+            run_as = config.agent(row["agent"]).run_as
             seals.ensure_key(state.path, actor, resolve(row["agent"], run_as).gid)
         seals.reseal(state.conn, state.path, "approvals", "id", row["id"], actor)
         audit.append(state, [Entry(row["agent"], f"approval.{verdict}",

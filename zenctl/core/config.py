@@ -11,46 +11,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zenctl.core.confbase import CronExpression, Duration, Mode, Model, Percent  # noqa: F401  (re-exported)
-from zenctl.core.housekeeping_config import CacheDir, LogSet, TmpRoot
-from zenctl.core.services_config import SERVICE_TYPES, ServiceConfig
 from zenctl.core.yamlsource import KeyPath, load_yaml
 from zenctl.errors import ConfigError
 
-AGENT_NAMES = ("system_health", "dependency_manager", "log_analyzer", "data_validator")
 _KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.([a-z][a-z0-9_]*|\*)$")
-
-
-class PathSpec(Model):
-    """A path the System Health agent keeps in shape (the seed's file-system repairs)."""
-
-    path: str = Field(description="Absolute path to check.", examples=["/srv/app/data"])
-    ensure: Literal["directory", "file"] = Field("directory", description="What must exist at the path.")
-    mode: str | None = Field(None, description='Permission bits as a quoted octal string.', examples=["0750"])
-    owner: str | None = Field(None, description="Owning user, by name or numeric id.", examples=["app"])
-    group: str | None = Field(None, description="Owning group, by name or numeric id.", examples=["app"])
-
-    @field_validator("path")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("must be an absolute path")
-        return os.path.normpath(value)
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _octal(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise ValueError('must be a quoted octal string such as "0750" (unquoted, YAML reads it as a number)')
-        if not re.fullmatch(r"0?[0-7]{3,4}", value):
-            raise ValueError('must be octal permission bits such as "0750"')
-        return f"{int(value, 8):04o}"
-
-    @field_validator("owner", "group", mode="before")
-    @classmethod
-    def _name_or_id(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 _ACCOUNT = r"^[a-z_][a-z0-9_.-]*[$]?$"
@@ -94,108 +58,11 @@ class AgentConfig(Model):
         return self
 
 
-def _unique(names: list[str], message: str) -> None:
+def unique(names: list[str], message: str) -> None:
+    """ValueError naming the first name that occurs twice (for lists whose items need their own names)."""
     duplicate = next((name for name in names if names.count(name) > 1), None)
     if duplicate:
         raise ValueError(message.format(duplicate))
-
-
-class SystemHealthConfig(AgentConfig):
-    """CPU, load, memory, swap, disk and inode usage against thresholds; file-system repairs."""
-
-    interval: int | None = Field(300, ge=1, description="Seconds between runs when scheduled by interval.")
-    cpu_threshold: Percent = Field(80, description="CPU % over cpu_window that is critical.")
-    cpu_warning: Percent = Field(70, description="CPU % over cpu_window that is a warning.")
-    cpu_window: int = Field(
-        300, ge=0, description="Seconds the CPU average is judged over, from stored samples; 0 = since last run."
-    )
-    memory_threshold: Percent = Field(90, description="Memory % in use that is critical.")
-    memory_warning: Percent = Field(80, description="Memory % in use that is a warning.")
-    memory_window: int = Field(0, ge=0, description="Seconds memory must stay high (mean of stored samples).")
-    swap_threshold: Percent = Field(80, description="Swap % in use that is critical.")
-    swap_warning: Percent = Field(50, description="Swap % in use that is a warning.")
-    disk_threshold: Percent = Field(90, description="Disk space % used on a mount that is critical.")
-    disk_warning: Percent = Field(80, description="Disk space % used on a mount that is a warning.")
-    inode_threshold: Percent = Field(90, description="Inode % used on a mount that is critical.")
-    inode_warning: Percent = Field(80, description="Inode % used on a mount that is a warning.")
-    load_threshold: float = Field(4.0, ge=0, description="5-minute load average per CPU that is critical.")
-    load_warning: float = Field(2.0, ge=0, description="5-minute load average per CPU that is a warning.")
-    ignore_mounts: list[str] = Field(
-        default_factory=list, description="Mount points to skip (shell globs).", examples=[["/snap/*"]]
-    )
-    statvfs_timeout: float = Field(
-        2.0, gt=0, le=60, description="Seconds to wait for one mount's usage (a hung NFS mount) before UNKNOWN."
-    )
-    paths: list[PathSpec] = Field(
-        default_factory=list, description="Paths to keep in shape: created when missing, mode and owner fixed."
-    )
-    services: list[ServiceConfig] = Field(
-        default_factory=list, description="Services to check; a failing one is restarted through the ladder."
-    )
-    tmp: list[TmpRoot] = Field(
-        default_factory=list, description="Temporary-file roots cleaned by `zenctl maintain tmp` (tmp.clean).")
-    logs: list[LogSet] = Field(
-        default_factory=list, description="Log files rotated by `zenctl maintain logs` (logs.rotate).")
-    cache: list[CacheDir] = Field(
-        default_factory=list, description="Cache directories pruned by `zenctl maintain cache` (cache.prune).")
-    disk_housekeeping: bool = Field(
-        True, description="When a mount is over disk_threshold, run tmp.clean, logs.rotate and cache.prune on "
-                          "what is configured on that mount, in that order, until it is back under.")
-    suggestions: bool = Field(True, description="Add notify-only hints: top processes, zombies, swap use while "
-                                                "memory is free, what fills a full mount.")
-    suggest_scan_seconds: Duration = Field(
-        2, le=60, description="Time limit for finding the largest directories of a full mount (0: never scan).")
-
-    @field_validator("services")
-    @classmethod
-    def _unique_names(cls, value: list[ServiceConfig]) -> list[ServiceConfig]:
-        _unique([service.name for service in value], "service name {!r} is used twice")
-        return value
-
-    @field_validator("logs")
-    @classmethod
-    def _unique_log_sets(cls, value: list[LogSet]) -> list[LogSet]:
-        _unique([log_set.name for log_set in value], "log set name {!r} is used twice (give each set its own name)")
-        return value
-
-    @model_validator(mode="after")
-    def _warning_not_above_critical(self) -> "SystemHealthConfig":
-        for name in ("cpu", "memory", "swap", "disk", "inode", "load"):
-            warning, critical = getattr(self, f"{name}_warning"), getattr(self, f"{name}_threshold")
-            if warning > critical:
-                raise ValueError(f"{name}_warning ({warning:g}) is above {name}_threshold ({critical:g})")
-        return self
-
-
-class DependencyManagerConfig(AgentConfig):
-    """Outdated and vulnerable Python packages (the agent arrives in a later release)."""
-
-    schedule: CronExpression | None = Field(
-        "0 3 * * *", description="Cron expression for scheduled runs (daily at 3 AM).")
-    security_updates: Mode = Field("auto", description="Policy mode for updates that fix a known vulnerability.")
-    minor_updates: Mode = Field("notify", description="Policy mode for minor and patch updates.")
-    major_updates: Mode = Field("disabled", description="Policy mode for major version upgrades.")
-
-
-class LogAnalyzerConfig(AgentConfig):
-    """Error patterns, bottlenecks and security incidents in logs (arrives in a later release)."""
-
-    interval: int | None = Field(300, ge=1, description="Seconds between runs when scheduled by interval.")
-
-
-class DataValidatorConfig(AgentConfig):
-    """Schema and quality checks with safe repairs (arrives in a later release)."""
-
-    interval: int | None = Field(3600, ge=1, description="Seconds between runs when scheduled by interval.")
-
-
-class AgentsConfig(Model):
-    """The four agents, each enabled by default and run by `zenctl <agent> ...` or cron."""
-
-    system_health: SystemHealthConfig = Field(default_factory=SystemHealthConfig)
-    dependency_manager: DependencyManagerConfig = Field(default_factory=DependencyManagerConfig)
-    log_analyzer: LogAnalyzerConfig = Field(default_factory=LogAnalyzerConfig)
-    data_validator: DataValidatorConfig = Field(default_factory=DataValidatorConfig)
 
 
 def _known_kind(key: str) -> str:
@@ -320,31 +187,64 @@ class AlertsConfig(Model):
     maintenance: list[MaintenanceWindow] = Field(default_factory=list, description="Recurring maintenance windows.")
 
 
-class Config(Model):
-    """The whole zenctl configuration."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, title="zenctl configuration")
-
-    agents: AgentsConfig = Field(default_factory=AgentsConfig)
-    policy: PolicyConfig = Field(default_factory=PolicyConfig)
-    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
-    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+_MODELS: dict[str, type] = {}
 
 
-# The seed's environment variables and the key each one sets.
-ENV_OVERRIDES: dict[str, KeyPath] = {
-    **{f"AGENT_{name.upper()}_ENABLED": ("agents", name, "enabled") for name in AGENT_NAMES},
-    "ALERT_EMAIL": ("alerts", "email", "to"),
-    "ALERT_PAGERDUTY_ENABLED": ("alerts", "pagerduty", "enabled"),
-    "MAX_AUTO_REPAIRS_PER_HOUR": ("policy", "max_auto_repairs_per_hour"),
-}
+def _models() -> dict[str, type]:
+    """`Config` and `AgentsConfig`, built once from the agents the registry holds (each agent's config model is
+    its own; core names none)."""
+    if not _MODELS:
+        from pydantic import create_model
+
+        from zenctl.core import registry
+
+        sections = {spec.name: registry.load(spec.config) for spec in registry.specs()}
+        agents_model = create_model(
+            "AgentsConfig", __base__=Model,
+            __doc__="The four agents, each enabled by default and run by `zenctl <agent> ...` or cron.",
+            **{name: (model, Field(default_factory=model)) for name, model in sections.items()})
+
+        class Config(Model):
+            """The whole zenctl configuration."""
+
+            model_config = ConfigDict(extra="forbid", validate_assignment=True, title="zenctl configuration")
+
+            agents: agents_model = Field(default_factory=agents_model)
+            policy: PolicyConfig = Field(default_factory=PolicyConfig)
+            escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+            alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+
+            def agent(self, name: str) -> AgentConfig:
+                """The config section of agent `name`."""
+                return getattr(self.agents, name)
+
+        _MODELS.update(Config=Config, AgentsConfig=agents_model)
+    return _MODELS
+
+
+def __getattr__(name: str):
+    if name in ("Config", "AgentsConfig"):
+        return _models()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def env_overrides() -> dict[str, KeyPath]:
+    """The seed's environment variables and the key each one sets."""
+    from zenctl.core import registry
+
+    return {
+        **{f"AGENT_{name.upper()}_ENABLED": ("agents", name, "enabled") for name in registry.names()},
+        "ALERT_EMAIL": ("alerts", "email", "to"),
+        "ALERT_PAGERDUTY_ENABLED": ("alerts", "pagerduty", "enabled"),
+        "MAX_AUTO_REPAIRS_PER_HOUR": ("policy", "max_auto_repairs_per_hour"),
+    }
 
 
 @dataclass
 class LoadedConfig:
     """The effective configuration and where each value came from."""
 
-    config: Config
+    config: Any  # the Config model built from the registry (see _models)
     path: Path | None = None
     lines: dict[KeyPath, int] = field(default_factory=dict)
     env: dict[KeyPath, str] = field(default_factory=dict)
@@ -391,9 +291,9 @@ def load_config(explicit: str | None = None, environ: dict[str, str] | None = No
     environ = dict(os.environ) if environ is None else environ
     path, data, lines, env = _prepare(explicit, environ)
     try:
-        config = Config.model_validate(data)
+        config = _models()["Config"].model_validate(data)
     except ValidationError as exc:
-        messages = validation_messages(exc, path, lines, env, environ)
+        messages = validation_messages(exc, path, lines, env, environ, data)
         more = f" (and {len(messages) - 1} more: run zenctl config validate)" if len(messages) > 1 else ""
         raise ConfigError(messages[0] + more) from None
     return LoadedConfig(config, path, lines, env)
@@ -404,19 +304,20 @@ def check_config(explicit: str | None, environ: dict[str, str]) -> tuple[Path | 
     on nothing, so a draft anyone wrote may be checked."""
     path, data, lines, env = _prepare(explicit, environ, trusted=False)
     try:
-        Config.model_validate(data)
+        _models()["Config"].model_validate(data)
     except ValidationError as exc:
-        return path, validation_messages(exc, path, lines, env, environ)
+        return path, validation_messages(exc, path, lines, env, environ, data)
     return path, []
 
 
-def validation_messages(exc: ValidationError, path: Path | None, lines, env, environ) -> list[str]:
+def validation_messages(exc: ValidationError, path: Path | None, lines, env, environ, data=None) -> list[str]:
     """One line per validation problem, each naming file:line (or the variable) and the key."""
     out = []
     for error in exc.errors():
-        loc = _without_tags(tuple(error["loc"]))
+        loc = _without_tags(tuple(error["loc"]), data, error["type"] == "missing")
         value = error.get("input")
-        if error["type"] == "service_type":  # point at the `type` key, with its value
+        if error["type"].endswith("_type") and isinstance(value, dict) and "type" in value:
+            # a union chosen by its `type` key (services): point at that key, with its value
             loc, value = (*loc, "type"), value.get("type") if isinstance(value, dict) else value
         dotted = ".".join(str(p) for p in loc) or "(top level)"
         message = error["msg"].removeprefix("Value error, ")
@@ -438,17 +339,28 @@ def validation_messages(exc: ValidationError, path: Path | None, lines, env, env
     return out
 
 
-def _without_tags(loc: tuple) -> tuple:
+def _without_tags(loc: tuple, data, missing: bool) -> tuple:
     """Drop the union tag pydantic puts after a list index (services.0.http.url -> services.0.url): it is not a
-    key of the file."""
-    return tuple(part for i, part in enumerate(loc)
-                 if not (part in SERVICE_TYPES and i and isinstance(loc[i - 1], int)))
+    key of the file. Found by walking the file's data: a name after an index that the item does not have (but the
+    last name of a `missing` error is the key the file lacks), or has with a value the path cannot go into (the
+    `command` tag of a command check that has a `command` key)."""
+    out, node = [], data
+    for i, part in enumerate(loc):
+        last = i + 1 == len(loc)
+        if (isinstance(part, str) and i and isinstance(loc[i - 1], int) and isinstance(node, dict)
+                and ((part not in node and not (last and missing))
+                     or (not last and not isinstance(node.get(part), (dict, list))))):
+            continue
+        out.append(part)
+        node = node.get(part) if isinstance(node, dict) else (
+            node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None)
+    return tuple(out)
 
 
 def _apply_env(data: dict, environ: dict[str, str]) -> dict[KeyPath, str]:
     """Set the keys named by the seed's environment variables; an empty variable counts as unset."""
     applied: dict[KeyPath, str] = {}
-    for var, key in ENV_OVERRIDES.items():
+    for var, key in env_overrides().items():
         raw = environ.get(var, "").strip()
         if not raw:
             continue

@@ -16,7 +16,7 @@ import psutil
 
 from zenctl.core import audit
 from zenctl.core.audit import Entry
-from zenctl.core.config import AGENT_NAMES
+from zenctl.core import registry
 from zenctl.core.state import State
 from zenctl.core.timeutil import iso
 from zenctl.errors import UsageError
@@ -95,7 +95,7 @@ def stop(state: State, emergency: bool, reason: str) -> list[dict]:
             "INSERT INTO control (agent, stopped, emergency, by, reason, at) VALUES (?, 1, ?, ?, ?, ?) "
             "ON CONFLICT (agent) DO UPDATE SET stopped = 1, emergency = excluded.emergency, by = excluded.by, "
             "reason = excluded.reason, at = excluded.at, notify_only_runs = 0",
-            [(name, int(emergency), by, reason, at) for name in AGENT_NAMES])
+            [(name, int(emergency), by, reason, at) for name in registry.names()])
         what = "emergency stop" if emergency else "stop"
         audit.append(state, [Entry("zenctl", f"control.{'emergency_stop' if emergency else 'stop'}",
                                    f"{what} by {by}: {reason}", None, {"by": by, "reason": reason})])
@@ -186,9 +186,9 @@ def _alive(process: psutil.Process) -> bool:
 def resume(state: State, agent: str | None, notify_only: int) -> list[str]:
     """Clear the stop flag (for one agent, or all and safe mode too); the next `notify_only` runs of each
     resumed agent plan but apply nothing. Returns what was cleared, for the message."""
-    if agent is not None and agent not in AGENT_NAMES:
-        raise UsageError(f"unknown agent {agent!r} (agents: {', '.join(AGENT_NAMES)})")
-    names = [agent] if agent else list(AGENT_NAMES)
+    if agent is not None and agent not in registry.names():
+        raise UsageError(f"unknown agent {agent!r} (agents: {', '.join(registry.names())})")
+    names = [agent] if agent else list(registry.names())
     by = whoami()
     cleared = []
     with state.write() as conn:

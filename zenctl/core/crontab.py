@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zenctl.core import untrusted
-from zenctl.core.config import AGENT_NAMES, LoadedConfig
+from zenctl.core import registry
+from zenctl.core.config import LoadedConfig
 from zenctl.errors import HostError, UsageError
 
 BEGIN = "# BEGIN zenctl (managed by `zenctl schedule install`; `zenctl schedule remove` takes it out)"
@@ -66,8 +67,7 @@ def zenctl_command() -> list[str]:
 
 def lines(loaded: LoadedConfig, db_path: Path, system: bool) -> tuple[list[Line], list[str]]:
     """The line per enabled, available agent, and a note for each agent left out."""
-    from zenctl.agents import AVAILABLE
-
+    available = registry.available()
     program = zenctl_command()
     path = os.pathsep.join(dict.fromkeys([os.path.dirname(program[0]), *SYSTEM_PATH.split(os.pathsep)]))
     env = {"PATH": path, "ZENCTL_DB": str(db_path.absolute())}
@@ -75,11 +75,11 @@ def lines(loaded: LoadedConfig, db_path: Path, system: bool) -> tuple[list[Line]
         env["ZENCTL_CONFIG"] = str(loaded.path.absolute())
     prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     out, notes = [], []
-    for name in AGENT_NAMES:
-        agent = getattr(loaded.config.agents, name)
+    for name in registry.names():
+        agent = loaded.config.agent(name)
         if not agent.enabled:
             notes.append(f"{name}: disabled")
-        elif name not in AVAILABLE:
+        elif name not in available:
             notes.append(f"{name}: not available in this release")
         elif not (agent.interval or agent.schedule):
             notes.append(f"{name}: has neither interval nor schedule")

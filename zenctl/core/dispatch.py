@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from zenctl.core import due
-from zenctl.core.config import AGENT_NAMES, LoadedConfig
+from zenctl.core import registry
+from zenctl.core.config import LoadedConfig
 from zenctl.core.runtime import RunResult
 from zenctl.errors import UsageError, ZenctlError
 
@@ -32,17 +33,16 @@ class Outcome:
 
 
 def check_available(name: str) -> None:
-    from zenctl.agents import AVAILABLE
-
-    if name not in AGENT_NAMES:
-        raise UsageError(f"unknown agent {name!r} (agents: {', '.join(AGENT_NAMES)})")
-    if name not in AVAILABLE:
-        raise UsageError(f"agent {name!r} is not available in this release (available: {', '.join(AVAILABLE)})")
+    available = registry.available()
+    if name not in registry.names():
+        raise UsageError(f"unknown agent {name!r} (agents: {', '.join(registry.names())})")
+    if name not in available:
+        raise UsageError(f"agent {name!r} is not available in this release (available: {', '.join(available)})")
 
 
 def due_check(name: str, loaded: LoadedConfig):
     """The test a run makes under its lock: is `name` (still) due now?"""
-    timing = due.timing_of(getattr(loaded.config.agents, name))
+    timing = due.timing_of(loaded.config.agent(name))
     return lambda state: due.is_due(timing, due.last_run(state, name), time.time())
 
 
@@ -50,12 +50,11 @@ def run_one(name: str, loaded: LoadedConfig, db_path: Path, dry_run: bool = Fals
             only_if_due: bool = False) -> RunResult | None:
     """Run one agent in this process, first switching to its `run_as` account when started as root.
     With `only_if_due`, None when it is not due or already running."""
-    from zenctl.agents import get_agent
 
     check_available(name)
-    if only_if_due and not getattr(loaded.config.agents, name).enabled:
+    if only_if_due and not loaded.config.agent(name).enabled:
         return None
-    return run_instance(get_agent(name), loaded, db_path, dry_run,
+    return run_instance(registry.load(registry.get(name).agent)(), loaded, db_path, dry_run,
                         only_if_due=due_check(name, loaded) if only_if_due else None)
 
 
@@ -67,7 +66,7 @@ def run_instance(agent, loaded: LoadedConfig, db_path: Path, dry_run: bool = Fal
     from zenctl.core.state import open_state
 
     section = agent.section or agent.name
-    account = accounts.account_for(section, getattr(loaded.config.agents, section).run_as)
+    account = accounts.account_for(section, loaded.config.agent(section).run_as)
     if account:
         accounts.switch_to(account, db_path, section)
     state = open_state(db_path)
@@ -79,18 +78,19 @@ def run_instance(agent, loaded: LoadedConfig, db_path: Path, dry_run: bool = Fal
 
 def plan_due(loaded: LoadedConfig, db_path: Path, now: float) -> list[Outcome]:
     """Every agent with what `run --due` will do with it; `due` for those to run."""
-    from zenctl.agents import AVAILABLE
     from zenctl.core.state import open_state
+
+    available = registry.available()
 
     state = open_state(db_path)
     try:
         outcomes = []
-        for name in AGENT_NAMES:
-            agent_config = getattr(loaded.config.agents, name)
+        for name in registry.names():
+            agent_config = loaded.config.agent(name)
             timing = due.timing_of(agent_config)
             if not agent_config.enabled:
                 outcomes.append(Outcome(name, "disabled", f"agents.{name}.enabled is false"))
-            elif name not in AVAILABLE:
+            elif name not in available:
                 outcomes.append(Outcome(name, "unavailable", "not available in this release"))
             else:
                 last = due.last_run(state, name)

@@ -128,8 +128,9 @@ def render_status(report: dict) -> None:
 
 
 def _render_agents(rows: list[dict]) -> None:
-    from zenctl.agents import AVAILABLE
+    from zenctl.core import registry
 
+    available = registry.available()
     table = Table(title="Agents", title_justify="left")
     for column in ("Agent", "Enabled", "Schedule", "Last run", "Result", "Wall s", "CPU s", "Peak RSS", "Run",
                    "Next due", "Message"):
@@ -138,7 +139,7 @@ def _render_agents(rows: list[dict]) -> None:
         run = r["last_run"]
         enabled = ("yes" if r["enabled"] else "no") + (f" as {r['run_as']}" if r.get("run_as") else "")
         due = "[bold red]STALE[/]" if r.get("stale") else text(for_person(r.get("next_due")))
-        if r["enabled"] and r["agent"] not in AVAILABLE:  # configured ahead of the release that brings it
+        if r["enabled"] and r["agent"] not in available:  # configured ahead of the release that brings it
             due = "[yellow]not in this release[/]"
         message = text(r["stale"]) if r.get("stale") else ""
         if run is None:

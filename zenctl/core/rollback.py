@@ -6,7 +6,7 @@ before-data (logs.rotate) gives its own undo action instead."""
 import json
 import os
 
-from zenctl.actions.snapshot import params_for
+from zenctl.core.restore_kind import params_for
 from zenctl.core import seals, snapshots
 from zenctl.core.actions import Proposal, get_kind
 from zenctl.core.config import LoadedConfig

@@ -56,7 +56,7 @@ def plan(loaded: LoadedConfig, db_path: Path, system: bool, remove: bool) -> Pla
         return Plan(path, before, new_block or None, entries, notes, remove)
     if not remove:
         for line in entries:  # a non-root user cannot start another account's agent: say so now, not at 3 a.m.
-            accounts.account_for(line.agent, getattr(loaded.config.agents, line.agent).run_as)
+            accounts.account_for(line.agent, loaded.config.agent(line.agent).run_as)
     before = crontab.read_user_crontab()
     return Plan(f"crontab of {accounts.current_user()}", before, crontab.merge(before, new_block), entries, notes,
                 remove)
@@ -88,7 +88,7 @@ def _share_for_accounts(loaded: LoadedConfig, state_path: Path, lines: list[cron
     from zenctl.core import accounts, sharing
 
     gids = {accounts.resolve(line.agent, run_as).gid for line in lines
-            if (run_as := getattr(loaded.config.agents, line.agent).run_as)}
+            if (run_as := loaded.config.agent(line.agent).run_as)}
     for gid in sorted(gids):
         sharing.share(state_path, gid)
 

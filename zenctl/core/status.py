@@ -3,7 +3,8 @@ escalation level, alerts not yet delivered, and each agent's last run and its co
 
 import time
 
-from zenctl.core.config import AGENT_NAMES, Config
+from zenctl.core import registry
+from zenctl.core.config import Config
 from zenctl.core.state import State
 from zenctl.core.timeutil import ago, epoch, iso
 
@@ -14,7 +15,7 @@ _COLUMNS = ("id", "agent", "pid", "started", "ended", "status", "dry_run", "wall
 def agent_status(state: State | None, config: Config) -> list[dict]:
     """One row per agent: enabled, and its last run (an overlapping run that was skipped does not count)."""
     rows = []
-    for name in AGENT_NAMES:
+    for name in registry.names():
         run = None
         if state is not None:
             found = state.conn.execute(
@@ -24,7 +25,7 @@ def agent_status(state: State | None, config: Config) -> list[dict]:
             if run:
                 run["dry_run"] = bool(run["dry_run"])
         age = time.time() - epoch(run["started"]) if run else None
-        rows.append({"agent": name, "enabled": getattr(config.agents, name).enabled, "last_run": run,
+        rows.append({"agent": name, "enabled": config.agent(name).enabled, "last_run": run,
                      "ago": ago(age) if age is not None else None})
     timings = schedule_status(state, config, time.time())
     for row in rows:
@@ -35,13 +36,13 @@ def agent_status(state: State | None, config: Config) -> list[dict]:
 def schedule_status(state: State | None, config: Config, now: float) -> dict[str, dict]:
     """Per agent: its timing, run_as, when it is next due, and why it is stale (None when it is not). An agent is
     judged only when enabled, not stopped, and it has run or `zenctl schedule install` scheduled it."""
-    from zenctl.agents import AVAILABLE
+    available = registry.available()
     from zenctl.core import control, due, schedule
 
     installed = schedule.installed_at(state) if state is not None else {}
     out = {}
-    for name in AGENT_NAMES:
-        agent = getattr(config.agents, name)
+    for name in registry.names():
+        agent = config.agent(name)
         timing = due.timing_of(agent)
         entry = {"schedule": timing.describe(), "run_as": agent.run_as, "next_due": None, "judged": False,
                  "stale": None}
@@ -50,7 +51,7 @@ def schedule_status(state: State | None, config: Config, now: float) -> dict[str
             continue
         last = due.last_run(state, name)
         reference = last if last is not None else installed.get(name)
-        if name in AVAILABLE or reference is not None:
+        if name in available or reference is not None:
             upcoming = due.next_due(timing, last, now)
             entry["next_due"] = iso(upcoming) if upcoming is not None else None
         entry["judged"] = reference is not None
@@ -66,9 +67,9 @@ def host_status(state: State | None, config: Config) -> dict:
            "undelivered_alerts": [], "agents": agent_status(state, config)}
     if state is None:
         return out
-    out["stopped"] = [vars(s) for name in AGENT_NAMES if (s := control.stopped(state, name))]
+    out["stopped"] = [vars(s) for name in registry.names() if (s := control.stopped(state, name))]
     out["safe_mode"] = control.safe_mode(state)
-    out["notify_only_runs"] = {name: n for name in AGENT_NAMES if (n := control.notify_only_runs(state, name))}
+    out["notify_only_runs"] = {name: n for name in registry.names() if (n := control.notify_only_runs(state, name))}
     out["approvals"] = [{k: a[k] for k in ("id", "agent", "kind", "target", "status", "preview", "expires")}
                         for a in approvals.listing(state, False)]
     out["circuits"] = escalation.open_circuits(state, config)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from zenctl.agents.health.metrics import FIRST_RUN_SAMPLE_SECONDS, CpuCounters, HostFacts, MountFacts, busy_percent
 from zenctl.core.agent import Finding
-from zenctl.core.config import SystemHealthConfig
+from zenctl.core.units import human_bytes
+from zenctl.agents.health.config import SystemHealthConfig
 
 COVERAGE = 0.9  # share of a window the samples must span
 
@@ -150,13 +151,3 @@ def evaluate(facts: HostFacts, history: list[Sample], cfg: SystemHealthConfig) -
     for mount in facts.mounts:
         findings += mount_findings(mount, cfg)
     return findings
-
-
-def human_bytes(count: int | None) -> str:
-    """A byte count as people read it: 512 B, 1.5 KiB, 2.0 GiB."""
-    value = float(count or 0)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"

@@ -2,7 +2,7 @@
 named `maintain` that reads the system_health config section. It observes what each task would do, and proposes
 the actions; the runtime gates, previews or applies them as for any agent."""
 
-from zenctl.agents.health import housekeeping
+from zenctl.housekeeping import plans as housekeeping
 from zenctl.core.actions import Proposal
 from zenctl.core.agent import BaseAgent, Finding, RunContext
 

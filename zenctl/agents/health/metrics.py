@@ -13,6 +13,8 @@ from fnmatch import fnmatchcase
 
 import psutil
 
+from zenctl.housekeeping.space import space
+
 FIRST_RUN_SAMPLE_SECONDS = 0.1
 # Kernel and virtual file systems whose usage means nothing; squashfs and ISO images are full by design.
 _PSEUDO_FS = {
@@ -136,12 +138,6 @@ def read_mounts(ignore: list[str], timeout: float) -> list[MountFacts]:
         if thread.is_alive():
             mount.error = f"statvfs did not answer within {timeout:g} s (hung network mount?)"
     return facts
-
-
-def space(vfs: os.statvfs_result) -> tuple[int, int]:
-    """(used, available) bytes as df counts them: used% is used / (used + available), the share of the space
-    non-root users can use that is taken."""
-    return (vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize, vfs.f_bavail * vfs.f_frsize
 
 
 def _statvfs(mount: MountFacts) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from zenctl.core.actions import Proposal
 from zenctl.core.agent import Finding
-from zenctl.core.config import PathSpec
+from zenctl.agents.health.config import PathSpec
 
 
 @dataclass

@@ -9,27 +9,14 @@ failed, whatever the earlier ones freed.
 """
 
 import dataclasses
-import math
 import os
 
-from zenctl.agents.health import housekeeping
-from zenctl.agents.health.decide import human_bytes
-from zenctl.agents.health.logrotate import matching_logs
-from zenctl.agents.health.metrics import space
 from zenctl.core.actions import Proposal
 from zenctl.core.agent import Finding
-
-
-def needed_bytes(mountpoint: str, threshold: float) -> int:
-    """Bytes to free for the mount's use (used / (used + available), as df counts) to be at or under threshold."""
-    used, available = space(os.statvfs(mountpoint))
-    return max(0, math.ceil(used - threshold / 100 * (used + available)))
-
-
-def over(mountpoint: str, threshold: float) -> str | None:
-    """How far over its threshold the mount still is, or None when it is back under."""
-    needed = needed_bytes(mountpoint, threshold)
-    return f"{mountpoint} still needs {human_bytes(needed)} freed to be under {threshold:g}%" if needed else None
+from zenctl.core.units import human_bytes
+from zenctl.housekeeping import plans as housekeeping
+from zenctl.housekeeping.logrotate import matching_logs
+from zenctl.housekeeping.space import needed_bytes
 
 
 def plan(findings: list[Finding], cfg, state, now: float) -> list[Proposal]:

@@ -20,7 +20,7 @@ import time
 
 import psutil
 
-from zenctl.agents.health.decide import human_bytes
+from zenctl.core.units import human_bytes
 from zenctl.core import untrusted
 from zenctl.core.agent import Finding
 

@@ -10,8 +10,8 @@ newer stamp and is kept.
 import math
 import stat
 
-from zenctl.agents.health.tmpclean import Walker, _age_stamp
-from zenctl.core.housekeeping_config import TmpRoot
+from zenctl.housekeeping.tmpclean import Walker, _age_stamp
+from zenctl.housekeeping.config import TmpRoot
 
 AGE_BY = ["atime", "mtime"]
 

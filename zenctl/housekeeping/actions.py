@@ -1,6 +1,6 @@
 """Housekeeping: cleaning temporary files (tmp.clean), like systemd-tmpfiles or tmpreaper, and pruning caches
 (cache.prune), previewed, audited and gated like every other action. The walk's rules are in
-`zenctl.agents.health.tmpclean`; log rotation is in `zenctl.actions.logs`.
+`zenctl.housekeeping.tmpclean`; log rotation is in `zenctl.housekeeping.log_actions`.
 
 tmp.clean parameters: the tmp root's config (root, age, age_by, exclude, skip_open, remove_empty_dirs) and what the
 preview walk found (files, dirs, bytes). cache.prune parameters: the cache's config (path, max_size, max_age,
@@ -17,7 +17,7 @@ def still_over(proposal: Proposal) -> str | None:
     disk = proposal.context.get("disk")
     if not disk:
         return None
-    from zenctl.agents.health.pressure import over
+    from zenctl.housekeeping.space import over
 
     return over(disk["mountpoint"], disk["threshold"])
 
@@ -26,7 +26,7 @@ SPEC_KEYS = ("root", "age", "age_by", "exclude", "skip_open", "remove_empty_dirs
 
 
 def _spec(params: dict):
-    from zenctl.core.housekeeping_config import TmpRoot
+    from zenctl.housekeeping.config import TmpRoot
 
     return TmpRoot(**{key: params[key] for key in SPEC_KEYS})
 
@@ -39,13 +39,13 @@ class CleanTemporaryFiles(ActionKind):
 
     def preview(self, proposal: Proposal) -> str:
         p = proposal.params
-        from zenctl.agents.health.decide import human_bytes
+        from zenctl.core.units import human_bytes
 
         return (f"delete {p['files']} file(s) and {p['dirs']} empty dir(s), {human_bytes(p['bytes'])}, "
                 f"under {p['root']} (older than {p['age']:g} s by {'/'.join(p['age_by'])})")
 
     def apply(self, proposal: Proposal) -> Applied:
-        from zenctl.agents.health.tmpclean import Walker
+        from zenctl.housekeeping.tmpclean import Walker
 
         sweep = Walker(_spec(proposal.params), delete=True).run()
         return Applied(sweep.summary("deleted"), {"files": sweep.files, "dirs": sweep.dirs, "bytes": sweep.bytes,
@@ -65,15 +65,15 @@ class PruneCache(ActionKind):
     irreversible_why = "pruned cache files are not kept (a cache refills itself)"
 
     def preview(self, proposal: Proposal) -> str:
-        from zenctl.agents.health.decide import human_bytes
+        from zenctl.core.units import human_bytes
 
         p = proposal.params
         return (f"delete the {p['files']} least recently used file(s) of {p['path']}, frees {human_bytes(p['bytes'])}"
                 f" ({human_bytes(p['total'])} -> {human_bytes(p['total'] - p['bytes'])})")
 
     def apply(self, proposal: Proposal) -> Applied:
-        from zenctl.agents.health.cacheprune import CacheWalker
-        from zenctl.core.housekeeping_config import CacheDir
+        from zenctl.housekeeping.cacheprune import CacheWalker
+        from zenctl.housekeeping.config import CacheDir
 
         p = proposal.params
         sweep = CacheWalker(CacheDir(**{key: p[key] for key in CACHE_KEYS}), p["cutoff"]).run()

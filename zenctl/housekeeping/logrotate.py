@@ -45,7 +45,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 
-from zenctl.agents.health.decide import human_bytes
+from zenctl.core.units import human_bytes
 from zenctl.core.timeutil import ago
 from zenctl.core.untrusted import name as shown
 

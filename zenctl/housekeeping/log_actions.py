@@ -1,5 +1,5 @@
 """Log rotation (logs.rotate) and its undo (logs.unrotate). The planning and the steps are in
-`zenctl.agents.health.logrotate`.
+`zenctl.housekeeping.logrotate`.
 
 logs.rotate parameters: set (its name), files (per log: log, why, steps, frees), postrotate, postrotate_timeout,
 frees (the estimate of bytes freed), su ([uid, gid] of the set's su, or null: the steps, their rollback and
@@ -14,9 +14,9 @@ rotation's).
 import copy
 import time
 
-from zenctl.actions.housekeeping import still_over
-from zenctl.agents.health import logrotate
-from zenctl.agents.health.decide import human_bytes
+from zenctl.housekeeping.actions import still_over
+from zenctl.housekeeping import logrotate
+from zenctl.core.units import human_bytes
 from zenctl.core.actions import ActionFailed, ActionKind, Applied, Proposal, register
 from zenctl.core.commands import run_command
 from zenctl.core.untrusted import name as shown

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
-from zenctl.agents.health.decide import human_bytes
+from zenctl.core.units import human_bytes
 from zenctl.core.untrusted import name as shown
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

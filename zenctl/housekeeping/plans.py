@@ -4,8 +4,8 @@
 import json
 import os
 
-from zenctl.agents.health import logrotate
-from zenctl.agents.health.decide import human_bytes
+from zenctl.housekeeping import logrotate
+from zenctl.core.units import human_bytes
 from zenctl.core.actions import Proposal
 from zenctl.core.agent import Finding
 from zenctl.core.untrusted import name as shown
@@ -13,7 +13,7 @@ from zenctl.core.untrusted import name as shown
 
 def tmp_plan(spec, now: float) -> tuple[Finding, list[Proposal], int]:
     """A dry walk of one root: the finding says what is there to clean, the proposal cleans it."""
-    from zenctl.agents.health.tmpclean import Walker
+    from zenctl.housekeeping.tmpclean import Walker
 
     sweep = Walker(spec, now).run()
     check = f"tmp:{spec.root}"
@@ -74,7 +74,7 @@ def logs_plan(spec, recorded: dict[str, float], now: float,
 
 
 def cache_plan(spec, now: float, free_at_least: int = 0) -> tuple[Finding, list[Proposal], int]:
-    from zenctl.agents.health.cacheprune import CacheWalker, choose
+    from zenctl.housekeeping.cacheprune import CacheWalker, choose
 
     walker = CacheWalker(spec)
     sweep = walker.run()
