@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import ZENCTL, measure, summary, user_env  # noqa: E402
-from tests.chaos.test_chaos import _racing_run  # noqa: E402
+from tests.core.test_chaos import _racing_run  # noqa: E402
 
 CALM = "agents:\n  system_health:\n    ignore_mounts: ['*']\n    cpu_threshold: 100\n    cpu_warning: 100\n" \
        "    memory_threshold: 100\n    memory_warning: 100\n    load_threshold: 1000\n    load_warning: 1000\n" \

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from tests.conftest import CALM, ZENCTL, Zenctl
-from tests.integration.test_accounts import reachable_python  # noqa: F401  (a fixture)
+from tests.core.test_accounts import reachable_python  # noqa: F401  (a fixture)
 from tests.security.conftest import ROOT_ONLY, as_user_python, drop_user, make_user
 from zenctl.core.snapshots import fingerprint
 from zenctl.core.timeutil import iso

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_logs import numbers, write_lines
+from tests.housekeeping.test_logs import numbers, write_lines
 from tests.security.conftest import ROOT_ONLY, as_user, as_user_python
 from zenctl.housekeeping.log_actions import RotateLogs
 from zenctl.housekeeping import plans as housekeeping, logrotate

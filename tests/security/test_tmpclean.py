@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_disk_pressure import only_this_mount
+from tests.agents.health.test_disk_pressure import only_this_mount
 from tests.security.conftest import ROOT_ONLY, as_user_python
 from zenctl.core import audit
 from zenctl.core.audit import Entry

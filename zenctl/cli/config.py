@@ -33,7 +33,12 @@ def show(config: ConfigOpt = None, json: JsonOpt = False) -> None:
     from zenctl.core.config import load_config
     from zenctl.core.config_docs import flatten
 
+    from zenctl.core.policy import guarded_automatic
+
     loaded = load_config(config)
+    for key in guarded_automatic(loaded.config):  # the seed asks a person for these; say that this config does not
+        error(f"policy.modes.{key} is auto ({loaded.source(('policy', 'modes', key))}): {key} changes apply "
+              "without approval, explicitly")
     rows = flatten(loaded.config.model_dump(mode="json"))
     if json:
         print_json({"file": str(loaded.path) if loaded.path else None,

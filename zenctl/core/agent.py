@@ -1,10 +1,12 @@
-"""What an agent is: a name, its config section, and two lifecycle methods.
+"""What an agent is: a name, its config section, and one lifecycle method.
 
-`observe` collects facts (the only place that reads the system) and turns them into findings; `plan` proposes
-actions from those findings. Neither changes anything: the runtime gates, previews or applies, and records.
-Keep the decisions pure functions of facts so they can be tested by feeding facts in.
+`assess` collects facts (the only place that reads the system), judges them into findings and proposes actions
+for them, and returns both: nothing is kept on the agent between calls. It changes nothing: the runtime gates,
+previews or applies, and records. Keep the decisions pure functions of facts so they can be tested by feeding
+facts in. What an agent must remember between runs goes to its private state (`RunContext.remember`).
 """
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -12,6 +14,7 @@ from typing import Any, ClassVar
 from zenctl.core.actions import Proposal
 from zenctl.core.config import AgentConfig, LoadedConfig
 from zenctl.core.state import State
+from zenctl.core.timeutil import iso
 
 # Nagios order of severity: a CRITICAL outranks an UNKNOWN, which outranks a WARNING.
 _SEVERITY = {"ok": 0, "warning": 1, "unknown": 2, "critical": 3}
@@ -54,6 +57,23 @@ class RunContext:
         """The agent's config section; defaults for an agent the config does not know (a plugin, a test)."""
         return getattr(self.loaded.config.agents, self.section or self.agent, None) or AgentConfig()
 
+    def recall(self, key: str, default: Any = None) -> Any:
+        """What this agent stored under `key` in an earlier run (JSON), or `default`."""
+        row = self.state.conn.execute("SELECT value FROM agent_state WHERE agent = ? AND key = ?",
+                                      (self.agent, key)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def remember(self, key: str, value: Any) -> None:
+        """Keep `value` (anything JSON can hold) under `key` for this agent's later runs; None forgets it. Kept even
+        under --dry-run: what an agent learned by looking is not a change to the system."""
+        with self.state.write() as conn:
+            if value is None:
+                conn.execute("DELETE FROM agent_state WHERE agent = ? AND key = ?", (self.agent, key))
+            else:
+                conn.execute("INSERT INTO agent_state (agent, key, value, updated) VALUES (?, ?, ?, ?) "
+                             "ON CONFLICT (agent, key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+                             (self.agent, key, json.dumps(value), iso(self.now)))
+
     def samples(self, names: list[str], since: float) -> list[tuple[str, float, str, str, float]]:
         """Stored metric samples `(run_id, ts, name, target, value)` of earlier runs since `since`, oldest first."""
         marks = ",".join("?" * len(names))
@@ -73,17 +93,26 @@ class RunContext:
             conn.execute("DELETE FROM metric_samples WHERE ts < ?", (self.now - keep_seconds,))
 
 
+@dataclass
+class Assessment:
+    """What one run of an agent found, and the actions it proposes for it."""
+
+    findings: list[Finding] = field(default_factory=list)
+    proposals: list[Proposal] = field(default_factory=list)
+
+    def add(self, finding: Finding, proposals: list[Proposal] = ()) -> None:
+        self.findings.append(finding)
+        self.proposals += proposals
+
+
 class BaseAgent(ABC):
-    """Extend this to make an agent; register it in `zenctl.agents.AGENTS`."""
+    """Extend this to make an agent; declare it with a `registry.AgentSpec` in its package (see README,
+    "Creating an agent")."""
 
     name: ClassVar[str]
     title: ClassVar[str]
     section: ClassVar[str | None] = None  # config section to read, when it is not `name`
 
     @abstractmethod
-    def observe(self, ctx: RunContext) -> list[Finding]:
-        """Collect facts and judge them."""
-
-    def plan(self, ctx: RunContext, findings: list[Finding]) -> list[Proposal]:
-        """Propose actions for the findings; none by default."""
-        return []
+    def assess(self, ctx: RunContext) -> Assessment:
+        """Collect facts, judge them into findings, propose actions for them."""

@@ -70,9 +70,14 @@ def _known_kind(key: str) -> str:
 
     if not _KIND_PATTERN.match(key):
         raise ValueError(f"{key!r} is not an action kind name such as fs.chmod or fs.*")
+    from fnmatch import fnmatchcase
+
+    from zenctl.core.registry import GUARDED
+
     known = known_kinds()
     family = key[:-1] if key.endswith(".*") else None
-    if not any(k == key or (family and k.startswith(family)) for k in known):
+    guarded = any(fnmatchcase(key, g) or fnmatchcase(g, key) for g in GUARDED)  # kinds agents to come will have
+    if not guarded and not any(k == key or (family and k.startswith(family)) for k in known):
         raise ValueError(f"unknown action kind {key!r} (known: {', '.join(sorted(known))})")
     return key
 
@@ -99,6 +104,15 @@ class PolicyConfig(Model):
     circuit_failures: int = Field(3, ge=1, description="Consecutive failures of one action kind on one target "
                                                         "that open its circuit breaker.")
     circuit_cooldown: Duration = Field(1800, description="How long an open circuit waits before one trial (half-open).")
+
+    @field_validator("modes")
+    @classmethod
+    def _major_upgrades_need_a_person(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, mode in value.items():
+            if mode == "auto" and key in ("deps.upgrade_major", "deps.*"):
+                raise ValueError(f"{key}: auto would apply major upgrades without a person; use approve, notify or "
+                                 "disabled")
+        return value
 
 
 class SafeModeConfig(Model):

@@ -126,10 +126,11 @@ def run_agent(agent: BaseAgent, loaded: LoadedConfig, state: State, dry_run: boo
         ctx = RunContext(agent.name, result.run_id, loaded, state, dry_run, now, agent.section)
         try:
             result.findings = _recover_interrupted(ctx)
-            result.findings += agent.observe(ctx)
+            assessment = agent.assess(ctx)
+            result.findings += assessment.findings
             audit.append(state, [_finding_entry(ctx, f) for f in result.findings])
             notify_only = control.notify_only_runs(state, agent.name)
-            for proposal in agent.plan(ctx, result.findings):
+            for proposal in assessment.proposals:
                 result.actions.append(_handle(ctx, proposal, notify_only))
             _mark_repaired(result)
             result.status = worst(f.status for f in result.findings)
@@ -255,28 +256,33 @@ def _handle(ctx: RunContext, proposal: Proposal, notify_only: int) -> ActionResu
             else:
                 verdict = f"dry-run: {verdict}"
         action.reason = storable(f"{verdict}; {why}")
-        conn.execute(
-            "INSERT INTO actions (id, run_id, agent, kind, target, params, check_name, mode, status, reason, preview,"
-            " created, gate, approval_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (action.id, ctx.run_id, ctx.agent, action.kind, storable(action.target),
-             json.dumps(proposal.params, default=str),
-             action.check, action.mode, action.status, action.reason, action.preview, iso(now), action.gate or None,
-             action.approval_id or None),
-        )
-        seals.reseal(conn, ctx.state.path, "actions", "id", action.id)
-        if action.status == "applying":
-            snapshots.record(ctx.state, action.id, [snapshots.capture(ctx.state, p) for p in kind.changes(proposal)])
-        audit.append(ctx.state, [Entry(ctx.agent, "action.decision",
-                                       f"{action.kind} {action.target}: {verdict}: {action.preview}; {why}",
-                                       ctx.run_id, {"action_id": action.id, "kind": action.kind, "mode": action.mode,
-                                                    "rule": decision.rule, "status": action.status,
-                                                    "gate": action.gate or None,
-                                                    "approval_id": action.approval_id or None,
-                                                    "dry_run": ctx.dry_run, "params": proposal.params})])
+        saved = [snapshots.capture(ctx.state, p) for p in kind.changes(proposal)] \
+            if action.status == "applying" else None
+        _record_decision(ctx, action, proposal, iso(now), f"{verdict}: {action.preview}; {why}",
+                         {"rule": decision.rule, "status": action.status, "gate": action.gate or None,
+                          "approval_id": action.approval_id or None}, saved)
     if action.status != "applying":
         return action
     _apply(ctx, kind, proposal, action)
     return action
+
+
+def _record_decision(ctx: RunContext, action: ActionResult, proposal: Proposal, created: str, said: str,
+                     data: dict[str, Any], saved: list[snapshots.Saved] | None) -> None:
+    """The one place a decision is recorded, inside the caller's write transaction: the action's row (sealed),
+    its before-images when it is about to be applied, and the audit entry saying what was decided and why."""
+    ctx.state.conn.execute(
+        "INSERT INTO actions (id, run_id, agent, kind, target, params, check_name, mode, status, reason, preview,"
+        " created, gate, approval_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (action.id, ctx.run_id, ctx.agent, action.kind, storable(action.target),
+         json.dumps(proposal.params, default=str), action.check, action.mode, action.status, action.reason,
+         action.preview, created, action.gate or None, action.approval_id or None))
+    seals.reseal(ctx.state.conn, ctx.state.path, "actions", "id", action.id)
+    if saved is not None:
+        snapshots.record(ctx.state, action.id, saved)
+    audit.append(ctx.state, [Entry(ctx.agent, "action.decision", f"{action.kind} {action.target}: {said}",
+                                   ctx.run_id, {"action_id": action.id, "kind": action.kind, "mode": action.mode,
+                                                **data, "dry_run": ctx.dry_run, "params": proposal.params})])
 
 
 def _apply_and_verify(kind, proposal: Proposal) -> dict[str, Any]:
@@ -355,21 +361,10 @@ class ManualRun:
                               params=proposal.params)
         verdict = "dry-run: would apply" if ctx.dry_run else f"applying for {self.by}"
         action.reason = storable(f"{verdict}; {proposal.reason}")
-        with ctx.state.write() as conn:
-            conn.execute(
-                "INSERT INTO actions (id, run_id, agent, kind, target, params, check_name, mode, status, reason, "
-                "preview, created) VALUES (?, ?, ?, ?, ?, ?, ?, 'manual', ?, ?, ?, ?)",
-                (action.id, ctx.run_id, ctx.agent, action.kind, storable(action.target),
-                 json.dumps(proposal.params, default=str), action.check, action.status, action.reason, action.preview,
-                 iso()))
-            seals.reseal(conn, ctx.state.path, "actions", "id", action.id)
-            if not ctx.dry_run:
-                snapshots.record(ctx.state, action.id, self._capture(kind.changes(proposal), account))
-            audit.append(ctx.state, [Entry(ctx.agent, "action.decision",
-                                           f"{action.kind} {action.target}: {verdict}: {action.preview}; "
-                                           f"{proposal.reason}", ctx.run_id,
-                                           {"action_id": action.id, "kind": action.kind, "mode": "manual",
-                                            "by": self.by, "dry_run": ctx.dry_run, "params": proposal.params})])
+        with ctx.state.write():
+            saved = None if ctx.dry_run else self._capture(kind.changes(proposal), account)
+            _record_decision(ctx, action, proposal, iso(), f"{verdict}: {action.preview}; {proposal.reason}",
+                             {"by": self.by}, saved)
         if not ctx.dry_run:
             _apply(ctx, kind, proposal, action, account)
         self.result.actions.append(action)

@@ -133,8 +133,23 @@ def _migration_3(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migration_4(conn: sqlite3.Connection) -> None:
+    """Agents' private state: what an agent keeps between runs (read positions, learned templates, history), one
+    generic table, so a new agent needs no migration of its own for simple state."""
+    _execute_all(
+        conn,
+        """
+        CREATE TABLE agent_state (
+            agent TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, updated TEXT NOT NULL,
+            PRIMARY KEY (agent, key)
+        )
+        """
+    )
+
+
 # One function per schema change, in order; never edit a released one, append a new one.
-MIGRATIONS = [("0001_initial", _migration_1), ("0002_governance", _migration_2), ("0003_seals", _migration_3)]
+MIGRATIONS = [("0001_initial", _migration_1), ("0002_governance", _migration_2), ("0003_seals", _migration_3),
+              ("0004_agent_state", _migration_4)]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

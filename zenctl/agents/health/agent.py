@@ -2,7 +2,7 @@
 
 from zenctl.agents.health import decide, metrics, paths, pressure, services, suggest
 from zenctl.core.actions import Proposal
-from zenctl.core.agent import BaseAgent, Finding, RunContext
+from zenctl.core.agent import Assessment, BaseAgent, Finding, RunContext
 
 SAMPLE_NAMES = ["cpu.busy_seconds", "cpu.total_seconds", "host.boot_time", "memory.percent"]
 KEEP_SAMPLES_SECONDS = 7 * 86400
@@ -12,35 +12,30 @@ class SystemHealthAgent(BaseAgent):
     name = "system_health"
     title = "System Health"
 
-    def __init__(self) -> None:
-        self._proposals: list[Proposal] = []
-
-    def observe(self, ctx: RunContext) -> list[Finding]:
+    def assess(self, ctx: RunContext) -> Assessment:
         cfg = ctx.config
+        proposals: list[Proposal] = []
         lookback = max(2 * cfg.cpu_window, 2 * cfg.memory_window, 2 * (cfg.interval or 0), 3600)
         history = load_history(ctx.samples(SAMPLE_NAMES, ctx.now - lookback))
         previous = next((s.cpu for s in reversed(history) if s.cpu), None)
         facts = metrics.collect(previous, cfg.ignore_mounts, cfg.statvfs_timeout)
         findings = decide.evaluate(facts, history, cfg)
         if cfg.disk_housekeeping:
-            self._proposals += pressure.plan(findings, cfg, ctx.state, ctx.now)
+            proposals += pressure.plan(findings, cfg, ctx.state, ctx.now)
         if cfg.suggestions:
             findings += suggest.suggestions(facts, findings, cfg)
         for spec in cfg.paths:
-            finding, proposals = paths.judge(spec, paths.observe(spec))
+            finding, planned = paths.judge(spec, paths.observe(spec))
             findings.append(finding)
-            self._proposals += proposals
+            proposals += planned
         service_samples = []
         for checked in services.check_all(cfg.services, service_history(ctx, cfg.services), ctx.now):
             findings += [checked.finding, *checked.extra]
-            self._proposals += checked.proposals
+            proposals += checked.proposals
             service_samples += checked.samples
         findings += schedule_findings(ctx)
         ctx.record_samples(samples_of(facts) + service_samples, KEEP_SAMPLES_SECONDS)
-        return findings
-
-    def plan(self, ctx: RunContext, findings: list[Finding]) -> list[Proposal]:
-        return self._proposals
+        return Assessment(findings, proposals)
 
 
 def schedule_findings(ctx: RunContext) -> list[Finding]:

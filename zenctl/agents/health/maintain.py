@@ -2,9 +2,9 @@
 named `maintain` that reads the system_health config section. It observes what each task would do, and proposes
 the actions; the runtime gates, previews or applies them as for any agent."""
 
-from zenctl.housekeeping import plans as housekeeping
 from zenctl.core.actions import Proposal
-from zenctl.core.agent import BaseAgent, Finding, RunContext
+from zenctl.core.agent import Assessment, BaseAgent, Finding, RunContext
+from zenctl.housekeeping import plans as housekeeping
 
 TASKS = {
     "tmp": "clean the temporary roots (agents.system_health.tmp) with tmp.clean",
@@ -22,43 +22,33 @@ class MaintainAgent(BaseAgent):
 
     def __init__(self, tasks: list[str]) -> None:
         self.tasks = tasks
-        self._proposals: list[Proposal] = []
 
-    def observe(self, ctx: RunContext) -> list[Finding]:
-        findings = []
+    def assess(self, ctx: RunContext) -> Assessment:
+        done = Assessment()
         for task in self.tasks:
             found = getattr(self, f"_{task}")(ctx)
-            findings += found or [Finding(task, "ok", f"nothing configured for {task} "
-                                                       f"(agents.system_health.{_key(task)})")]
-        return findings
+            for finding, proposals in found:
+                done.add(finding, proposals)
+            if not found:
+                done.add(Finding(task, "ok", f"nothing configured for {task} (agents.system_health.{_key(task)})"))
+        return done
 
-    def plan(self, ctx: RunContext, findings: list[Finding]) -> list[Proposal]:
-        return self._proposals
+    def _tmp(self, ctx: RunContext) -> list[tuple[Finding, list[Proposal]]]:
+        return [housekeeping.tmp_plan(spec, ctx.now)[:2] for spec in ctx.config.tmp]
 
-    def _add(self, planned) -> Finding:
-        finding, proposals, _ = planned
-        self._proposals += proposals
-        return finding
+    def _logs(self, ctx: RunContext) -> list[tuple[Finding, list[Proposal]]]:
+        return [housekeeping.logs_plan(spec, housekeeping.recorded_rotations(ctx.state, spec.name), ctx.now)[:2]
+                for spec in ctx.config.logs]
 
-    def _tmp(self, ctx: RunContext) -> list[Finding]:
-        return [self._add(housekeeping.tmp_plan(spec, ctx.now)) for spec in ctx.config.tmp]
+    def _cache(self, ctx: RunContext) -> list[tuple[Finding, list[Proposal]]]:
+        return [housekeeping.cache_plan(spec, ctx.now)[:2] for spec in ctx.config.cache]
 
-    def _logs(self, ctx: RunContext) -> list[Finding]:
-        return [self._add(housekeeping.logs_plan(spec, housekeeping.recorded_rotations(ctx.state, spec.name),
-                                                 ctx.now)) for spec in ctx.config.logs]
-
-    def _cache(self, ctx: RunContext) -> list[Finding]:
-        return [self._add(housekeeping.cache_plan(spec, ctx.now)) for spec in ctx.config.cache]
-
-    def _db(self, ctx: RunContext) -> list[Finding]:
+    def _db(self, ctx: RunContext) -> list[tuple[Finding, list[Proposal]]]:
         from zenctl.agents.health.services import check_all
 
         postgres = [s for s in ctx.config.services if s.type == "postgres" and s.reset_idle_after is not None]
-        findings = []
-        for checked in check_all(postgres, {}, ctx.now):
-            findings.append(checked.finding)
-            self._proposals += [p for p in checked.proposals if p.kind == "db.reset_connections"]
-        return findings
+        return [(checked.finding, [p for p in checked.proposals if p.kind == "db.reset_connections"])
+                for checked in check_all(postgres, {}, ctx.now)]
 
 
 def _key(task: str) -> str:

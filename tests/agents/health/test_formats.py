@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.conftest import CALM
-from tests.integration.test_services import plugin, script
+from tests.agents.health.test_services import plugin, script
 from tests.servers import free_port
 
 pytestmark = pytest.mark.integration

@@ -266,3 +266,16 @@ def test_version_and_help(zenctl):
     assert zenctl("--version").stdout.startswith("zenctl ")
     assert zenctl("--help").returncode == 0
     assert subprocess.run([ZENCTL], capture_output=True).returncode in (0, 2, 3)
+
+
+def test_config_show_says_when_a_guarded_kind_was_made_automatic(zenctl):
+    config = zenctl.config("policy:\n  modes:\n    security.*: auto\n    schema.*: approve\n")
+    done = zenctl("config", "show", "-c", str(config), "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["config"]["policy"]["modes"]["security.*"] == "auto"
+    assert done.stderr.strip().splitlines() == [
+        f"zenctl: policy.modes.security.* is auto ({config}:3): security.* changes apply without approval, "
+        "explicitly"]
+    refused = zenctl("config", "validate", "-c", str(zenctl.config("policy:\n  modes:\n    deps.upgrade_major: auto\n",
+                                                                 "major.yaml")))
+    assert refused.returncode == 3 and "deps.upgrade_major: auto would apply major upgrades without a person" in (
+        refused.stdout + refused.stderr)

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from tests.integration.test_governance import paths_config, service_config
+from tests.core.test_governance import paths_config, service_config
 
 pytestmark = pytest.mark.integration
 

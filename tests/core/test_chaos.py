@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from tests.conftest import ZENCTL
-from tests.integration.test_governance import db_rows, service_config
+from tests.core.test_governance import db_rows, service_config
 
 pytestmark = pytest.mark.integration
 
@@ -152,8 +152,9 @@ def test_state_file_locked_by_another_process(zenctl):
 
 def _racing_run(db: str, name: str, path: str, barrier) -> None:
     """One of 20 concurrent runs: an agent (its own name, so its own run lock) proposing one automatic fs.touch."""
+    import zenctl.agents  # noqa: F401  (installs the registry, as the entry point does)
     from zenctl.core.actions import Proposal
-    from zenctl.core.agent import BaseAgent, Finding
+    from zenctl.core.agent import Assessment, BaseAgent, Finding
     from zenctl.core.config import LoadedConfig, load_config
     from zenctl.core.runtime import run_agent
     from zenctl.core.state import open_state
@@ -161,12 +162,10 @@ def _racing_run(db: str, name: str, path: str, barrier) -> None:
     class Racer(BaseAgent):
         title = "racer"
 
-        def observe(self, ctx):
-            return [Finding(f"path:{path}", "warning", f"{path} is missing")]
-
-        def plan(self, ctx, findings):
-            return [Proposal("fs.touch", path, {"path": path, "mode": 0o600, "uid": -1, "gid": -1}, "missing",
-                             f"path:{path}")]
+        def assess(self, ctx):
+            return Assessment([Finding(f"path:{path}", "warning", f"{path} is missing")],
+                              [Proposal("fs.touch", path, {"path": path, "mode": 0o600, "uid": -1, "gid": -1},
+                                        "missing", f"path:{path}")])
 
     Racer.name = name
     loaded: LoadedConfig = load_config(environ={"MAX_AUTO_REPAIRS_PER_HOUR": "5"})
