@@ -18,23 +18,46 @@ class CommandResult:
     timed_out: bool = False
 
 
-def run_command(command: str, timeout: float) -> CommandResult:
+@dataclass
+class Finished:
+    """What a command left: its exit code (None: timed out and killed), its output, how long it took."""
+
+    code: int | None
+    stdout: bytes
+    stderr: bytes  # empty when stderr went to stdout
+    seconds: float
+
+    @property
+    def timed_out(self) -> bool:
+        return self.code is None
+
+
+def run_process(command: str, timeout: float, split_stderr: bool = False) -> Finished:
+    """Run `command` under /bin/sh in its own session; on timeout (or an interruption) kill its whole group."""
     import time
 
     start = time.monotonic()
     process = subprocess.Popen(["/bin/sh", "-c", command], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+                               stderr=subprocess.PIPE if split_stderr else subprocess.STDOUT,
+                               start_new_session=True, close_fds=True)
     try:
-        output, _ = process.communicate(timeout=timeout)
+        stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(process)
-        return CommandResult(None, f"timed out after {timeout:g} s (killed)", time.monotonic() - start, True)
+        return Finished(None, b"", b"", time.monotonic() - start)
     except BaseException:  # interrupted (emergency stop): never leave the command running
         _kill_group(process)
         raise
-    text = output.decode(errors="replace").strip()
-    return CommandResult(process.returncode, text.splitlines()[0][:500] if text else "",
-                         time.monotonic() - start)
+    return Finished(process.returncode, stdout or b"", stderr or b"", time.monotonic() - start)
+
+
+def run_command(command: str, timeout: float) -> CommandResult:
+    """A check's or a repair's command: its exit code and the first line of what it printed."""
+    done = run_process(command, timeout)
+    if done.timed_out:
+        return CommandResult(None, f"timed out after {timeout:g} s (killed)", done.seconds, True)
+    text = done.stdout.decode(errors="replace").strip()
+    return CommandResult(done.code, text.splitlines()[0][:500] if text else "", done.seconds)
 
 
 def _kill_group(process: subprocess.Popen) -> None:
