@@ -12,6 +12,7 @@ import resource
 import shutil
 import sqlite3
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -27,6 +28,12 @@ MB = 1 << 20
 ROUTING_KEY = {"PAGERDUTY_ROUTING_KEY": "k" * 32}
 # Write the clipboard (OSC 52) and the window title, then look harmless.
 ESCAPES = "\x1b]52;c;cm0gLXJmIH4K\x07\x1b]0;all good\x07web down"
+
+
+# Runs argv in a grandchild forked from this small process, so its peak RSS is its own (ru_maxrss carries a
+# parent's size at fork across exec).
+FRESH = ("import os, sys\npid = os.fork()\nif pid == 0:\n    os.execv(sys.argv[1], sys.argv[1:])\n"
+         "sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))")
 
 
 def failing_service(command: str, extra: str) -> str:
@@ -64,7 +71,10 @@ def test_alert_delivery_has_a_deadline_runs_channels_in_parallel_and_reads_bound
     with HostileHttp("huge", size=512 * MB) as huge:
         config = zenctl.config(failing_service("echo 'web down'; exit 2",
                                                f"alerts:\n  pagerduty:\n    enabled: true\n    url: {huge.url}\n"))
-        done = zenctl("health", "check", "-c", str(config), env=ROUTING_KEY, timeout=60)
+        # from a small launcher: a child's peak RSS starts at its parent's size at fork, and pytest may be large
+        done = subprocess.run([sys.executable, "-S", "-c", FRESH, ZENCTL, "health", "check", "-c", str(config)],
+                              capture_output=True, text=True, cwd=zenctl.tmp, timeout=60,
+                              env={**zenctl.env, **ROUTING_KEY})
     assert done.returncode == 2, done.stderr
     assert alert_rows(zenctl)["pagerduty"][0] == "sent"
     with sqlite3.connect(zenctl.db) as conn:
