@@ -3,7 +3,22 @@
 import os
 import sys
 
-import typer
+
+def _without_pydantic_plugins() -> None:
+    """zenctl's config models take no pydantic plugin: one that another installed package declares must neither
+    see nor change how zenctl validates. pydantic finds its plugins through `pydantic.plugin._loader`, which scans
+    every installed distribution's metadata (~25 ms a run); that module is replaced, in this process only, by one
+    that finds none. (PYDANTIC_DISABLE_PLUGINS would leak into the commands zenctl runs.)"""
+    import types
+
+    loader = types.ModuleType("pydantic.plugin._loader", "zenctl: no pydantic plugins (see zenctl.cli)")
+    loader.get_plugins = lambda: ()
+    sys.modules["pydantic.plugin._loader"] = loader
+
+
+_without_pydantic_plugins()  # before anything below builds a config model
+
+import typer  # noqa: E402
 from typer.core import TyperGroup
 
 import zenctl.agents  # noqa: F401  (installs the registry of agents before anything reads it)
