@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import stat
 import subprocess
 import tempfile
@@ -17,7 +18,8 @@ import pytest
 
 from tests.conftest import CALM, ZENCTL, Zenctl
 from tests.core.test_accounts import reachable_python  # noqa: F401  (a fixture)
-from tests.security.conftest import ROOT_ONLY, as_user_python, drop_user, make_user
+from tests.security.conftest import ROOT_ONLY, as_user, as_user_python, drop_user, make_user
+from zenctl.core import seals
 from zenctl.core.snapshots import fingerprint
 from zenctl.core.timeutil import iso
 
@@ -103,7 +105,8 @@ params = "{{}}"
 conn.execute("INSERT INTO actions (id, run_id, agent, kind, target, params, mode, status, reason, created, finished) "
              "VALUES ('deadbeef', 'forged', 'system_health', 'fs.chmod', 'x', ?, 'auto', 'applied', 'forged', ?, ?)",
              (params, now, now))
-set_seal("actions", ("deadbeef", "system_health", "fs.chmod", "x", params, "applied", None, None), "deadbeef")
+set_seal("actions", ("deadbeef", "system_health", "fs.chmod", "x", params, "applied", None, None, now, now),
+         "deadbeef")
 rows = [({str(planted)!r}, 1, "file", 0o4755, 0, 0, digest, None, json.dumps({{"exists": False}})),
         ({str(victim)!r}, 1, "other", 0o666, {who.pw_uid}, {who.pw_gid}, None, None, {json.dumps(json.dumps(fingerprint(str(victim))))})]
 for row in rows:
@@ -274,3 +277,102 @@ def test_a_fifo_as_a_pid_file_does_not_hang_the_check(zenctl, intruder):
         assert code == 2 and next(f for f in out["findings"] if f["check"] == "service:app")["status"] == "critical"
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_a_symlink_in_place_of_the_locks_directory_is_not_walked(shared, svc, member):
+    """Review of this issue's fix: `share()` walked `<state>.locks` with os.walk, which follows a symlink at its
+    top, and gave everything below (with .locks -> /etc: /etc/shadow) the state's group, mode 0660."""
+    vault = shared.tmp / "vault"
+    vault.mkdir(mode=0o700)
+    (vault / "secret").write_text("root's\n")
+    (vault / "secret").chmod(0o600)
+    _attack(member, svc, shared, f"""
+import shutil
+locks = db + ".locks"
+shutil.rmtree(locks)
+os.symlink({str(vault)!r}, locks)
+conn.close()
+shutil.copy(db, db + ".copy")  # not group-shared: root's next run takes the full sharing walk
+os.chmod(db + ".copy", 0o640)
+os.rename(db + ".copy", db)
+conn = sqlite3.connect(db)
+""")
+    done = shared("health", "check")
+    for path in (vault, vault / "secret"):
+        st = path.stat()
+        assert (st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0o700 if path == vault else 0o600), path
+    assert done.returncode == 3 and done.stderr.count("\n") == 1 and ".locks" in done.stderr, done.stderr
+
+
+def test_a_rollback_taken_as_an_account_is_undone_as_that_account(shared, svc):
+    """Review of this issue's fix: root undid the service account's action as the account, but sealed the rollback
+    step with its own key, so rolling the rollback back ran as root, through a directory the account had swapped
+    for a symlink: root wrote the account's file into a root directory."""
+    data = shared.tmp / "svcdata"
+    (data / "d").mkdir(parents=True)
+    os.chown(data, svc.pw_uid, svc.pw_gid)
+    os.chown(data / "d", svc.pw_uid, svc.pw_gid)
+    payload = data / "d" / "payload"
+    payload.write_text("/tmp/evil.so\n")
+    os.chown(payload, svc.pw_uid, svc.pw_gid)
+    vault = shared.tmp / "vault"
+    vault.mkdir(mode=0o755)
+    shared.config(_config(None))
+    now = iso()
+    _attack(svc, svc, shared, f"""
+params = "{{}}"
+conn.execute("INSERT INTO actions (id, run_id, agent, kind, target, params, mode, status, reason, created, finished) "
+             "VALUES ('beef0002', 'r', 'system_health', 'fs.touch', 'x', ?, 'auto', 'applied', 'x', ?, ?)",
+             (params, {now!r}, {now!r}))
+set_seal("actions", ("beef0002", "system_health", "fs.touch", "x", params, "applied", None, None, {now!r}, {now!r}),
+         "beef0002")
+row = ({str(payload)!r}, 0, None, None, None, None, None, None, json.dumps({{"exists": True}}))
+cur = conn.execute("INSERT INTO snapshots (action_id, path, existed, ftype, mode, uid, gid, blob, link, after) "
+                   "VALUES ('beef0002', ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+set_seal("snapshots", (cur.lastrowid, "beef0002", *row), cur.lastrowid)
+""")
+    code, undone = shared.json("rollback", "beef0002", "--force")
+    step = undone["actions"][0]
+    assert step["status"] == "applied" and not payload.exists(), undone
+    with sqlite3.connect(shared.db) as conn:
+        assert set(seals.row_signers(conn, shared.db, "actions", "id", step["id"])) == {svc.pw_uid}
+        assert set(seals.row_signers(conn, shared.db, "snapshots", "action_id", step["id"])) == {svc.pw_uid}
+    as_user(svc, ["/bin/sh", "-c", f"rmdir {data / 'd'} && ln -s {vault} {data / 'd'}"])
+    shared("rollback", step["id"], "--force")
+    assert not (vault / "payload").exists(), "root wrote the account's file through its symlink"
+
+
+def test_a_stopped_child_acting_as_an_account_holds_no_lock_and_is_bounded(shared, svc):
+    """Review of this issue's fix: the account stopped (SIGSTOP) the child root had dropped to it, inside the state's
+    write transaction: every other run failed on the lock, and the rollback waited forever."""
+    from zenctl.core.accounts import call_as
+
+    started = time.monotonic()
+    with pytest.raises(OSError, match="did not finish within 1 s; killed"):
+        call_as(svc.pw_uid, svc.pw_gid, time.sleep, 30, seconds=1)
+    assert time.monotonic() - started < 10
+
+
+def test_an_executed_approval_set_back_to_approved_is_not_replayed(shared, svc, member):
+    """Review of this issue's fix: a seal proves who wrote a row, not that it is the newest; an executed approval
+    set back to `approved` by SQL verified again and ran a second time."""
+    target = shared.tmp / "data"
+    target.mkdir(mode=0o700)
+    config = shared.config(_config(None, f"    paths:\n      - path: {target}\n        mode: \"0750\"\n"
+                                         "policy:\n  modes:\n    fs.chmod: approve\n"))
+    _, first = shared.json("health", "check", "-c", str(config))
+    request = first["actions"][0]["approval_id"]
+    assert shared("approve", request, "--run", "-c", str(config)).returncode == 0
+    assert stat.S_IMODE(target.stat().st_mode) == 0o750
+    target.chmod(0o700)
+    _, again = shared.json("health", "check", "-c", str(config))
+    assert again["actions"][0]["status"] == "awaiting_approval"
+    _attack(member, svc, shared, f"""
+conn.execute("DELETE FROM approvals WHERE id != ?", ({request!r},))
+conn.execute("UPDATE approvals SET status = 'approved', action_id = NULL WHERE id = ?", ({request!r},))
+""")
+    _, third = shared.json("health", "check", "-c", str(config))
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700, "an executed approval ran again"
+    assert third["actions"][0]["status"] == "awaiting_approval"
+    _, replayed = shared.json("audit", "--event", "security.replayed_approval")
+    assert len(replayed["entries"]) == 1

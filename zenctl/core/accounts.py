@@ -130,11 +130,19 @@ def _may(path: str, account: Account, need: int) -> bool:
     return bits & need == need
 
 
-def call_as(uid: int, gid: int, function, *args):
+CALL_AS_SECONDS = 300.0  # a step acting as an account; that account can stop the child (SIGSTOP), so bound it
+CALL_AS_BYTES = 16 << 20  # what the child may answer
+
+
+def call_as(uid: int, gid: int, function, *args, seconds: float = CALL_AS_SECONDS):
     """As root: `function(*args)` in a child process that has dropped to uid/gid, for acting on something only
     that account vouched for (a rollback of its action). The result comes back as JSON (never pickle from a
-    less-privileged process); an exception in the child comes back as OSError with its message."""
+    less-privileged process), at most CALL_AS_BYTES of it within `seconds` (the account owns the child and could
+    stop it), else the child is killed; an exception in the child comes back as OSError with its message."""
     import json
+    import select
+    import signal
+    import time
 
     from zenctl.core import seals
 
@@ -157,13 +165,47 @@ def call_as(uid: int, gid: int, function, *args):
         finally:
             os._exit(status)
     os.close(write_end)
-    with os.fdopen(read_end) as source:
-        text = source.read()
-    _, status = os.waitpid(pid, 0)
+    chunks, size, deadline = [], 0, time.monotonic() + seconds
     try:
-        payload = json.loads(text)
+        while size <= CALL_AS_BYTES:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([read_end], [], [], left)[0]:
+                raise OSError(f"the process acting as uid {uid} did not finish within {seconds:g} s; killed")
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        else:
+            raise OSError(f"the process acting as uid {uid} answered more than {CALL_AS_BYTES >> 20} MiB; killed")
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        raise
+    finally:
+        os.close(read_end)
+        status = _reap(pid, deadline)
+    try:
+        payload = json.loads(b"".join(chunks))
     except ValueError:
         raise OSError(f"the process acting as uid {uid} died (status {status})") from None
+    if not isinstance(payload, dict) or not ("ok" in payload or "error" in payload):
+        raise OSError(f"the process acting as uid {uid} answered nonsense")
     if "error" in payload:
-        raise OSError(payload["error"])
+        raise OSError(str(payload["error"]))
     return payload["ok"]
+
+
+def _reap(pid: int, deadline: float) -> int:
+    """The child's wait status: waited for until the deadline (it may have closed its pipe, then been stopped by
+    the account it runs as), then killed."""
+    import signal
+    import time
+
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+            return os.waitpid(pid, 0)[1]
+        time.sleep(0.01)

@@ -70,6 +70,13 @@ def consult(state: State, config: Config, agent: str, proposal: Proposal, previe
             _set_status(state, row, "void", f"plan changed since it was {row['status']}: the agent now proposes "
                                             f"{preview!r}", run_id)
         row = None
+    if row and row["status"] == "approved" and seals.was_used(state.path, f"approval-{row['id']}"):
+        why = "it was already carried out (its row was set back to approved in the state file); refusing to act again"
+        if not dry_run:
+            _set_status(state, row, "void", why, run_id)
+            audit.append(state, [Entry(agent, "security.replayed_approval", f"approval {row['id']}: {why}", run_id,
+                                       {"approval_id": row["id"]})])
+        row = None
     if row and row["status"] == "approved" and not _decided_by_trusted(state, row):
         why = ("its decision was not written by 'zenctl approve' as root or as this agent's account (the row was "
                "edited in the state file); refusing to act on it")
@@ -135,6 +142,7 @@ def executed(state: State, approval_id: str, action_id: str, ok: bool, run_id: s
     """Record that an approved plan ran (inside a write transaction)."""
     state.conn.execute("UPDATE approvals SET status = ?, action_id = ?, updated = ? WHERE id = ?",
                        ("executed" if ok else "failed", action_id, iso(), approval_id))
+    seals.mark_used(state.path, f"approval-{approval_id}")  # one approval, one run: never again
     row = _row(state, "id = ?", (approval_id,))
     audit.append(state, [Entry(row["agent"], "approval.executed",
                                f"approval {approval_id} carried out as action {action_id}: "

@@ -71,8 +71,9 @@ def rollback(state: State, loaded: LoadedConfig, action_id: str | None, since: f
         if why:
             run.refuse(action["id"], why)
             continue
+        signer = account[0] if account else os.geteuid()  # the claim keeps the row sealed by whom it was
         if not dry_run:
-            taken = _claim(state, action["id"], run.result.run_id)
+            taken = _claim(state, action["id"], run.result.run_id, signer)
             if taken:
                 run.refuse(action["id"], f"action {action['id']} was already rolled back by {taken}")
                 continue
@@ -83,7 +84,7 @@ def rollback(state: State, loaded: LoadedConfig, action_id: str | None, since: f
             result = None
         if not dry_run:
             _release(state, action["id"], run.result.run_id, result.id if result and result.status == "applied"
-                     else None)
+                     else None, signer)
     return run.finish()
 
 
@@ -132,6 +133,8 @@ def _trusted(state: State, action: dict) -> tuple[tuple[int, int] | None, str | 
         return None, (f"not rolling back {what}: its record is not sealed by one account zenctl trusts (written or "
                       "changed outside zenctl, or before zenctl sealed its records); restore it by hand")
     uid = signers.pop()
+    if seals.was_used(state.path, f"undone-{action['id']}"):
+        return None, f"not rolling back {what}: it was already rolled back (its record was set back in the state file)"
     if uid == os.geteuid():
         return None, None
     if os.geteuid() != 0:
@@ -155,7 +158,7 @@ def _state_gid(state: State, uid: int) -> int:
 _CLAIM = "claim:"
 
 
-def _claim(state: State, action_id: str, run_id: str) -> str | None:
+def _claim(state: State, action_id: str, run_id: str, signer: int) -> str | None:
     """Take the action for this rollback run (atomically, so concurrent rollbacks undo it once); None when
     taken, else who already undid (or is undoing) it. A claim of a run that is no longer running is stale."""
     with state.write() as conn:
@@ -170,16 +173,19 @@ def _claim(state: State, action_id: str, run_id: str) -> str | None:
         if holder:
             return holder
         conn.execute("UPDATE actions SET undone_by = ? WHERE id = ?", (_CLAIM + run_id, action_id))
-        seals.reseal(conn, state.path, "actions", "id", action_id)
+        seals.reseal(conn, state.path, "actions", "id", action_id, signer)
     return None
 
 
-def _release(state: State, action_id: str, run_id: str, undone_by: str | None) -> None:
-    """End this run's claim: the undo's action id when it applied, else free for a later rollback."""
+def _release(state: State, action_id: str, run_id: str, undone_by: str | None, signer: int) -> None:
+    """End this run's claim: the undo's action id when it applied (recorded where the group cannot undo it, so
+    the action is never undone twice), else free for a later rollback."""
+    if undone_by:
+        seals.mark_used(state.path, f"undone-{action_id}")
     with state.write() as conn:
         conn.execute("UPDATE actions SET undone_by = ? WHERE id = ? AND undone_by = ?",
                      (undone_by, action_id, _CLAIM + run_id))
-        seals.reseal(conn, state.path, "actions", "id", action_id)
+        seals.reseal(conn, state.path, "actions", "id", action_id, signer)
 
 
 def _check_undoable(state: State, action: dict, force: bool) -> None:

@@ -268,18 +268,19 @@ def _handle(ctx: RunContext, proposal: Proposal, notify_only: int) -> ActionResu
 
 
 def _record_decision(ctx: RunContext, action: ActionResult, proposal: Proposal, created: str, said: str,
-                     data: dict[str, Any], saved: list[snapshots.Saved] | None) -> None:
-    """The one place a decision is recorded, inside the caller's write transaction: the action's row (sealed),
-    its before-images when it is about to be applied, and the audit entry saying what was decided and why."""
+                     data: dict[str, Any], saved: list[snapshots.Saved] | None, seal_as: int | None = None) -> None:
+    """The one place a decision is recorded, inside the caller's write transaction: the action's row (sealed by
+    this process, or by the account root acts as: its step must never be undone with root's privileges), its
+    before-images when it is about to be applied, and the audit entry saying what was decided and why."""
     ctx.state.conn.execute(
         "INSERT INTO actions (id, run_id, agent, kind, target, params, check_name, mode, status, reason, preview,"
         " created, gate, approval_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (action.id, ctx.run_id, ctx.agent, action.kind, storable(action.target),
          json.dumps(proposal.params, default=str), action.check, action.mode, action.status, action.reason,
          action.preview, created, action.gate or None, action.approval_id or None))
-    seals.reseal(ctx.state.conn, ctx.state.path, "actions", "id", action.id)
+    seals.reseal(ctx.state.conn, ctx.state.path, "actions", "id", action.id, seal_as)
     if saved is not None:
-        snapshots.record(ctx.state, action.id, saved)
+        snapshots.record(ctx.state, action.id, saved, seal_as)
     audit.append(ctx.state, [Entry(ctx.agent, "action.decision", f"{action.kind} {action.target}: {said}",
                                    ctx.run_id, {"action_id": action.id, "kind": action.kind, "mode": action.mode,
                                                 **data, "dry_run": ctx.dry_run, "params": proposal.params})])
@@ -323,8 +324,9 @@ def _apply(ctx: RunContext, kind, proposal: Proposal, action: ActionResult,
     with ctx.state.write() as conn:
         conn.execute("UPDATE actions SET status = ?, message = ?, before = ?, finished = ? WHERE id = ?",
                      (action.status, scrub(action.message), json.dumps(before, default=str), iso(), action.id))
-        seals.reseal(conn, ctx.state.path, "actions", "id", action.id)
-        snapshots.record_after(ctx.state, action.id)
+        seal_as = account[0] if account else None
+        seals.reseal(conn, ctx.state.path, "actions", "id", action.id, seal_as)
+        snapshots.record_after(ctx.state, action.id, seal_as)
         if action.mode != "manual":
             escalation.circuit_result(ctx.state, ctx.loaded.config, action.kind, action.target, ok, ctx.agent,
                                       ctx.run_id, time.time())
@@ -361,10 +363,11 @@ class ManualRun:
                               params=proposal.params)
         verdict = "dry-run: would apply" if ctx.dry_run else f"applying for {self.by}"
         action.reason = storable(f"{verdict}; {proposal.reason}")
+        # taken before the write transaction: as another account, in a child that account could stall
+        saved = None if ctx.dry_run else self._capture(kind.changes(proposal), account)
         with ctx.state.write():
-            saved = None if ctx.dry_run else self._capture(kind.changes(proposal), account)
             _record_decision(ctx, action, proposal, iso(), f"{verdict}: {action.preview}; {proposal.reason}",
-                             {"by": self.by}, saved)
+                             {"by": self.by}, saved, account[0] if account else None)
         if not ctx.dry_run:
             _apply(ctx, kind, proposal, action, account)
         self.result.actions.append(action)

@@ -58,8 +58,16 @@ def ensure_dir(state_path: Path) -> Path:
 
 
 def ensure_key(state_path: Path, uid: int, gid: int = -1) -> None:
-    """Create `uid`'s key if missing (root creates keys for the accounts it drops to)."""
-    path = ensure_dir(state_path) / f"{uid}.key"
+    """Create `uid`'s key and its directory of used decisions if missing (root creates both for the accounts it
+    drops to)."""
+    used = ensure_dir(state_path) / f"{uid}.used"
+    try:
+        os.mkdir(used, 0o700)
+        if uid != os.geteuid():
+            os.chown(used, uid, gid)
+    except FileExistsError:
+        pass
+    path = keys_dir(state_path) / f"{uid}.key"
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o400)
     except FileExistsError:
@@ -131,10 +139,32 @@ def signer(state_path: Path, table: str, values: tuple, sealed: str | None) -> i
     return uid
 
 
+def mark_used(state_path: Path, what: str) -> None:
+    """Record, where only this account (and root) can write, that a sealed decision was acted on: a seal proves
+    who wrote a row, not that it is the newest, so an approval set back to `approved` by SQL would verify again."""
+    try:
+        _key(state_path, os.geteuid())  # creates the account's directories when it may
+        fd = os.open(keys_dir(state_path) / f"{os.geteuid()}.used" / what,
+                     os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        os.close(fd)
+    except OSError:
+        pass  # an account without a key directory has no sealed decisions either
+
+
+def was_used(state_path: Path, what: str) -> bool:
+    """Whether this account recorded `what` as acted on (see mark_used)."""
+    used = keys_dir(state_path) / f"{os.geteuid()}.used"
+    try:
+        st = os.lstat(used)
+        return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and os.path.lexists(used / what)
+    except OSError:
+        return False
+
+
 # The columns a seal covers, per table: everything root acts on (a row's seal is renewed on every write).
 SEALED = {
     "runs": ("id", "agent", "pid", "proc_start"),
-    "actions": ("id", "agent", "kind", "target", "params", "status", "before", "undone_by"),
+    "actions": ("id", "agent", "kind", "target", "params", "status", "before", "undone_by", "created", "finished"),
     "snapshots": ("id", "action_id", "path", "existed", "ftype", "mode", "uid", "gid", "blob", "link", "after"),
     "approvals": ("id", "agent", "kind", "target", "plan_hash", "status", "decided_by", "expires"),
 }

@@ -91,13 +91,20 @@ def share(state_path: Path, gid: int) -> None:
         if path.exists():
             _set(path, gid, SHARED[1])
     for tree, file_mode in ((Path(f"{state_path}.locks"), SHARED[1]), (Path(f"{state_path}.snapshots"), None)):
-        tree.mkdir(mode=0o700, exist_ok=True)
-        _set(tree, gid, SHARED[0])
-        for root, dirs, files in os.walk(tree):
-            for name in dirs:
-                _set(Path(root, name), gid, SHARED[0])
-            for name in files:  # snapshot copies keep their mode: a copy of a private file stays private
-                _set(Path(root, name), gid, file_mode)
+        top = open_dir(tree, state_path)  # a symlink put in its place is refused, never walked into
+        try:
+            owner = os.fstat(top).st_uid
+            if owner != os.geteuid():
+                raise StateError(f"{tree}: is owned by uid {owner}, not by zenctl's owner; something else was put "
+                                 "in its place: remove it")
+            _set(".", gid, SHARED[0], top)
+            for _, dirs, files, here in os.fwalk(dir_fd=top):  # by descriptor; symlinks are not followed
+                for name in dirs:
+                    _set(name, gid, SHARED[0], here)
+                for name in files:  # snapshot copies keep their mode: a copy of a private file stays private
+                    _set(name, gid, file_mode, here)
+        finally:
+            os.close(top)
 
 
 def _file_shared(path: Path, gid: int) -> bool:
@@ -108,11 +115,11 @@ def _file_shared(path: Path, gid: int) -> bool:
     return st.st_gid == gid and st.st_mode & 0o060 == 0o060
 
 
-def _set(path: Path, gid: int, mode: int | None) -> None:
+def _set(path: Path | str, gid: int, mode: int | None, dir_fd: int | None = None) -> None:
     """Give a directory or regular file the group (and mode). What a group member may have planted is left alone:
     symlinks, FIFOs (an open would block), devices, sockets, and files with other names (hard links)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY, dir_fd=dir_fd)
     except OSError:
         return  # a symlink (ELOOP), a socket (ENXIO) or gone: not ours to share
     try:

@@ -12,11 +12,10 @@ import json
 import os
 import secrets
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from zenctl.core import seals, sharing
+from zenctl.core import dirwalk, seals, sharing
 from zenctl.core.state import State
 
 _CHUNK = 1 << 20
@@ -50,7 +49,7 @@ def _ftype(mode: int) -> str:
     return "other"
 
 
-def _put_blob(state: State, path: str) -> str:
+def _put_blob(state: State, name: str, parent: int) -> str:
     """Copy a file's bytes into the store; its SHA-256. With a shared state group members write the store, so
     every step is relative to directory descriptors (a symlinked fan-out directory is refused, not followed) and
     the copy always replaces whatever carries its name (a planted file is never taken for the content)."""
@@ -59,7 +58,7 @@ def _put_blob(state: State, path: str) -> str:
     tmp = f".incoming-{secrets.token_hex(8)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=root)
     try:
-        with open(path, "rb", opener=_no_follow) as source, os.fdopen(fd, "wb") as out:
+        with open(name, "rb", opener=_at(parent)) as source, os.fdopen(fd, "wb") as out:
             if os.fstat(source.fileno()).st_mode & 0o004:  # only a world-readable file's copy is group-readable
                 sharing.fix_file(out.fileno(), state.path)
             while chunk := source.read(_CHUNK):
@@ -89,58 +88,85 @@ def _no_follow(path: str, flags: int) -> int:
     return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK)
 
 
+def _at(parent: int):
+    """An opener relative to a directory descriptor, as `_no_follow`."""
+    return lambda name, flags: os.open(name, flags | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=parent)
+
+
 def blob_path(state: State, digest: str) -> Path:
     return store_dir(state) / digest[:2] / digest[2:]
 
 
 def capture(state: State, path: str) -> Saved:
-    """What is at `path` now, with its content stored when it is a regular file."""
+    """What is at `path` now, with its content stored when it is a regular file. The path is reached without
+    following a symlink another account could have placed on the way (`dirwalk`); one that cannot be reached so
+    is recorded as an unreachable `other`, which rollback will not restore."""
     try:
-        st = os.lstat(path)
+        parent, name = dirwalk.open_parent(path)
     except FileNotFoundError:
         return Saved(path, False)
-    saved = Saved(path, True, _ftype(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
-    if saved.ftype == "file":
-        saved.blob = _put_blob(state, path)
-    elif saved.ftype == "symlink":
-        saved.link = os.readlink(path)
-    return saved
+    except OSError:
+        return Saved(path, True, "other")
+    try:
+        try:
+            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            return Saved(path, False)
+        saved = Saved(path, True, _ftype(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+        if saved.ftype == "file":
+            saved.blob = _put_blob(state, name, parent)
+        elif saved.ftype == "symlink":
+            saved.link = os.readlink(name, dir_fd=parent)
+        return saved
+    finally:
+        os.close(parent)
 
 
 def fingerprint(path: str) -> dict:
-    """What rollback compares: type, mode, owner, and the content hash of a regular file."""
+    """What rollback compares: type, mode, owner, and the content hash of a regular file (reached as `capture`
+    reaches it; `unreachable` when it cannot be)."""
     try:
-        st = os.lstat(path)
+        parent, name = dirwalk.open_parent(path)
     except FileNotFoundError:
         return {"exists": False}
-    out = {"exists": True, "type": _ftype(st.st_mode), "mode": stat.S_IMODE(st.st_mode), "uid": st.st_uid,
-           "gid": st.st_gid}
-    if out["type"] == "file":
-        digest = hashlib.sha256()
-        with open(path, "rb", opener=_no_follow) as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-        out["sha256"] = digest.hexdigest()
-    elif out["type"] == "symlink":
-        out["link"] = os.readlink(path)
-    return out
+    except OSError as exc:
+        return {"exists": True, "unreachable": exc.strerror or str(exc)}
+    try:
+        try:
+            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            return {"exists": False}
+        out = {"exists": True, "type": _ftype(st.st_mode), "mode": stat.S_IMODE(st.st_mode), "uid": st.st_uid,
+               "gid": st.st_gid}
+        if out["type"] == "file":
+            digest = hashlib.sha256()
+            with open(name, "rb", opener=_at(parent)) as handle:
+                while chunk := handle.read(_CHUNK):
+                    digest.update(chunk)
+            out["sha256"] = digest.hexdigest()
+        elif out["type"] == "symlink":
+            out["link"] = os.readlink(name, dir_fd=parent)
+        return out
+    finally:
+        os.close(parent)
 
 
-def record(state: State, action_id: str, saved: list[Saved]) -> None:
-    """Store the before-images of an action (inside a write transaction, before the action runs)."""
+def record(state: State, action_id: str, saved: list[Saved], seal_as: int | None = None) -> None:
+    """Store the before-images of an action (inside a write transaction, before the action runs), sealed by this
+    process or, for a step root takes as another account, by that account (`seal_as`)."""
     state.conn.executemany(
         "INSERT INTO snapshots (action_id, path, existed, ftype, mode, uid, gid, blob, link) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(action_id, s.path, int(s.existed), s.ftype, s.mode, s.uid, s.gid, s.blob, s.link) for s in saved])
-    seals.reseal(state.conn, state.path, "snapshots", "action_id", action_id)
+    seals.reseal(state.conn, state.path, "snapshots", "action_id", action_id, seal_as)
 
 
-def record_after(state: State, action_id: str) -> None:
+def record_after(state: State, action_id: str, seal_as: int | None = None) -> None:
     """Fingerprint what the action left, for rollback's 'changed since' check."""
     rows = state.conn.execute("SELECT id, path FROM snapshots WHERE action_id = ?", (action_id,)).fetchall()
     for row_id, path in rows:
         state.conn.execute("UPDATE snapshots SET after = ? WHERE id = ?", (json.dumps(fingerprint(path)), row_id))
-    seals.reseal(state.conn, state.path, "snapshots", "action_id", action_id)
+    seals.reseal(state.conn, state.path, "snapshots", "action_id", action_id, seal_as)
 
 
 def saved_for(state: State, action_id: str) -> list[tuple[Saved, dict | None]]:
@@ -155,6 +181,8 @@ def changed_since(saved: Saved, after: dict | None) -> str | None:
     if after is None:
         return "the action never finished recording what it left (interrupted?)"
     now = fingerprint(saved.path)
+    if "unreachable" in now:
+        return f"it cannot be reached safely ({now['unreachable']})"
     if now == after:
         return None
     if now.get("exists") != after.get("exists"):
@@ -171,6 +199,8 @@ def changed_since(saved: Saved, after: dict | None) -> str | None:
 def describe_restore(saved: Saved) -> str:
     if not saved.existed:
         return f"remove {saved.path} (it did not exist before)"
+    if saved.mode is None:
+        return f"nothing to restore at {saved.path} (it could not be reached safely when it was captured)"
     what = {"file": "content, mode and owner", "directory": "mode and owner", "symlink": "link"}.get(
         saved.ftype or "", "metadata")
     return f"restore {saved.path} ({what}: mode {saved.mode:04o}, owner {saved.uid}:{saved.gid})"
@@ -178,28 +208,41 @@ def describe_restore(saved: Saved) -> str:
 
 def restore(store: Path, saved: Saved) -> None:
     """Put `saved.path` back byte for byte: remove what did not exist, rewrite a file's content atomically (same
-    directory, then rename), reset mode and owner. OSError when the file system refuses."""
+    directory, then rename), reset mode and owner. Everything relative to the directory's descriptor, reached
+    without following a symlink others could have placed (`dirwalk`). OSError when refused or refusing."""
+    if saved.ftype == "other" and saved.mode is None:
+        raise OSError(f"{saved.path} could not be reached safely when it was captured; nothing to restore")
+    parent, name = dirwalk.open_parent(saved.path)
+    try:
+        _restore_at(store, saved, parent, name)
+    finally:
+        os.close(parent)
+
+
+def _restore_at(store: Path, saved: Saved, parent: int, name: str) -> None:
     path = saved.path
     if not saved.existed:
         try:
-            st = os.lstat(path)
+            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
         except FileNotFoundError:
             return
         if stat.S_ISDIR(st.st_mode):
-            os.rmdir(path)  # only when empty: a directory that gained content since is not zenctl's to delete
+            os.rmdir(name, dir_fd=parent)  # only when empty: a directory that gained content since is not ours
         else:
-            os.unlink(path)
+            os.unlink(name, dir_fd=parent)
         return
     if saved.ftype == "file":
-        _restore_file(store, saved)
+        _restore_file(store, saved, parent, name)
         return
     if saved.ftype == "symlink":
-        if os.path.lexists(path):
-            os.unlink(path)
-        os.symlink(saved.link, path)
+        try:
+            os.unlink(name, dir_fd=parent)
+        except FileNotFoundError:
+            pass
+        os.symlink(saved.link, name, dir_fd=parent)
         return
     try:  # mode and owner through a descriptor: a name swapped for a symlink in between is never followed
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY, dir_fd=parent)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise OSError(f"{path} is now a symlink; not following it") from None
@@ -213,12 +256,12 @@ def restore(store: Path, saved: Saved) -> None:
         os.close(fd)
 
 
-def _restore_file(store: Path, saved: Saved) -> None:
+def _restore_file(store: Path, saved: Saved, parent: int, name: str) -> None:
     """A new file beside `saved.path` with the snapshot's bytes (checked against its hash before anything is
     replaced: the store is group-writable), mode and owner set on the descriptor (the temporary name lives in a
     directory others may write), then renamed over the path."""
-    path = saved.path
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{os.path.basename(path)}.zenctl-")
+    tmp = f".{name}.zenctl-{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent)
     try:
         digest = hashlib.sha256()
         with open(store / saved.blob[:2] / saved.blob[2:], "rb", opener=_no_follow) as source, \
@@ -234,10 +277,12 @@ def _restore_file(store: Path, saved: Saved) -> None:
             os.fchown(fd, saved.uid, saved.gid)
         os.fchmod(fd, saved.mode)  # after the chown, which clears setuid and setgid bits
         os.fsync(fd)
-        os.rename(tmp, path)
+        os.rename(tmp, name, src_dir_fd=parent, dst_dir_fd=parent)
     except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
+        try:
+            os.unlink(tmp, dir_fd=parent)
+        except FileNotFoundError:
+            pass
         raise
     finally:
         os.close(fd)
