@@ -15,13 +15,21 @@ _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_HOPS = 40
 
 
-def _root_only(st: os.stat_result) -> bool:
-    return st.st_uid == 0 and not st.st_mode & 0o022
+def others_can_change(st: os.stat_result) -> str | None:
+    """Who besides root could change a directory ('others'), or None when root alone can."""
+    return None if st.st_uid == 0 and not st.st_mode & 0o022 else "others"
 
 
-def open_dir(directory: str) -> int:
-    """A descriptor of `directory` (absolute); OSError naming the symlink or race that made it refuse."""
-    stack = [os.open("/", _DIRECTORY)]
+def open_dir(directory: str, changers=others_can_change, passed: list | None = None) -> int:
+    """A descriptor of `directory` (absolute); OSError naming the symlink or race that made it refuse. A symlink
+    is followed only where `changers(stat of its directory)` says nobody but root could have placed it;
+    `passed` collects (path, stat) of every directory walked through (also those left by .. or a symlink), for
+    callers that judge them."""
+    from zenctl.core.untrusted import name as shown
+
+    stack = [("/", os.open("/", _DIRECTORY))]
+    if passed is not None:
+        passed.append(("/", os.fstat(stack[0][1])))
     todo = directory.split("/")[::-1]
     hops = 0
     try:
@@ -31,27 +39,33 @@ def open_dir(directory: str) -> int:
                 continue
             if part == "..":
                 if len(stack) > 1:
-                    os.close(stack.pop())
+                    os.close(stack.pop()[1])
                 continue
-            parent = stack[-1]
+            here, parent = stack[-1]
+            path = os.path.join(here, part)
             seen = os.stat(part, dir_fd=parent, follow_symlinks=False)
             if stat.S_ISLNK(seen.st_mode):
+                who = changers(os.fstat(parent))
+                if who:
+                    raise OSError(errno.ELOOP, f"{shown(path)} is a symlink in a directory {who} can change; refused")
                 hops += 1
-                if not _root_only(os.fstat(parent)) or hops > MAX_HOPS:
-                    raise OSError(errno.ELOOP, f"{part} is a symlink in a directory others can change; not "
-                                               f"following it on the way to {directory}")
+                if hops > MAX_HOPS:
+                    raise OSError(errno.ELOOP, f"{shown(directory)}: too many symlinks")
                 target = os.readlink(part, dir_fd=parent)
                 if target.startswith("/"):
                     while len(stack) > 1:
-                        os.close(stack.pop())
+                        os.close(stack.pop()[1])
                 todo.extend(target.split("/")[::-1])
                 continue
-            stack.append(os.open(part, _DIRECTORY, dir_fd=parent))
-            if os.fstat(stack[-1]).st_ino != seen.st_ino:
-                raise OSError(errno.EAGAIN, f"{part} was replaced while walking to {directory}")
-        return stack.pop()
+            stack.append((path, os.open(part, _DIRECTORY, dir_fd=parent)))
+            st = os.fstat(stack[-1][1])
+            if passed is not None:
+                passed.append((path, st))
+            if st.st_ino != seen.st_ino:
+                raise OSError(errno.EAGAIN, f"{shown(path)} was replaced while it was checked")
+        return stack.pop()[1]
     finally:
-        for fd in stack:
+        for _, fd in stack:
             os.close(fd)
 
 
