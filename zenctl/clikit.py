@@ -2,19 +2,34 @@
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+_OPTIONS = ("ConfigOpt", "DbOpt", "JsonOpt", "QuietOpt", "DryRunOpt")
 
-ConfigOpt = Annotated[str | None, typer.Option(
-    "--config", "-c", envvar="ZENCTL_CONFIG", metavar="PATH",
-    help="Config file (default lookup: ./zenctl.yaml, $XDG_CONFIG_HOME/zenctl/zenctl.yaml, /etc/zenctl/zenctl.yaml).")]
-DbOpt = Annotated[str | None, typer.Option(
-    "--db", envvar="ZENCTL_DB", metavar="PATH",
-    help="State file (default $XDG_STATE_HOME/zenctl/zenctl.db; as root /var/lib/zenctl/zenctl.db).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing unless there is a problem or a change.")]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", "-n", help="Preview every action; change nothing.")]
+
+def __getattr__(name: str) -> Any:
+    """The options, built on first use: they need typer (~30 ms to import), which the entry point's typer-free
+    path for cron's commands (zenctl.cli) does without while it uses the helpers below."""
+    if name not in _OPTIONS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from typing import Annotated
+
+    import typer
+
+    globals().update(
+        ConfigOpt=Annotated[str | None, typer.Option(
+            "--config", "-c", envvar="ZENCTL_CONFIG", metavar="PATH",
+            help="Config file (default lookup: ./zenctl.yaml, $XDG_CONFIG_HOME/zenctl/zenctl.yaml, "
+                 "/etc/zenctl/zenctl.yaml).")],
+        DbOpt=Annotated[str | None, typer.Option(
+            "--db", envvar="ZENCTL_DB", metavar="PATH",
+            help="State file (default $XDG_STATE_HOME/zenctl/zenctl.db; as root /var/lib/zenctl/zenctl.db).")],
+        JsonOpt=Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")],
+        QuietOpt=Annotated[bool, typer.Option("--quiet", "-q",
+                                              help="Print nothing unless there is a problem or a change.")],
+        DryRunOpt=Annotated[bool, typer.Option("--dry-run", "-n", help="Preview every action; change nothing.")],
+    )
+    return globals()[name]
 
 
 def print_json(obj: Any) -> None:

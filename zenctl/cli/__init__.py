@@ -1,5 +1,12 @@
-"""The `zenctl` command: typer apps per command group; every failure ends as one line and exit code 3."""
+"""The `zenctl` command; every failure ends as one line and exit code 3.
 
+`main` answers what cron runs every minute (`--version`, `run`, and the agents' commands that declare `FAST`, such
+as `health check`) without importing typer (~30 ms a run). Everything else, every --help, and any command line it
+does not read exactly as typer would (an unknown, repeated or combined option, `--`, a value that looks like an
+option) goes to the typer app in zenctl.cli.root, which answers it, errors included, in its own words.
+"""
+
+import errno
 import os
 import sys
 
@@ -18,106 +25,114 @@ def _without_pydantic_plugins() -> None:
 
 _without_pydantic_plugins()  # before anything below builds a config model
 
-import typer  # noqa: E402
-from typer.core import TyperGroup
-
-import zenctl.agents  # noqa: F401  (installs the registry of agents before anything reads it)
-from zenctl import __version__
-from zenctl.cli import alerts, approvals, audit, config, control, run, schedule, silence, status
-from zenctl.core import registry
-from zenctl.clikit import error
-from zenctl.errors import EXIT_UNKNOWN, ZenctlError
-
-# The agents' own commands, from the registry: each agent's main command, then `run`, then their other commands.
-AGENT_COMMANDS = [command for spec in registry.specs() if spec.cli for command in registry.load(spec.cli)()]
-_MAIN = [name for spec in registry.specs() if spec.cli for name, _ in registry.load(spec.cli)()[:1]]
-
-# `zenctl --help` in panels, in this order: the agents first, then what governs them, what reports, what sets up.
-PANELS = {
-    "Agents": (*_MAIN, "run", *(name for name, _ in AGENT_COMMANDS if name not in _MAIN)),
-    "Governance": ("approve", "reject", "approvals", "stop", "resume", "rollback", "silence", "alerts"),
-    "Audit and status": ("status", "audit"),
-    "Configuration": ("config", "schedule", "completion"),
-}
-_PANEL = {name: panel for panel, names in PANELS.items() for name in names}
-_ORDER = list(_PANEL)
+# The options every fast command takes (as zenctl.clikit declares them): option -> (parameter, accepted values:
+# True for a flag, None for any value) and the variables typer reads for those not given.
+_COMMON = {"--config": ("config", None), "-c": ("config", None), "--db": ("db", None), "--json": ("json", True),
+           "--quiet": ("quiet", True), "-q": ("quiet", True), "--dry-run": ("dry_run", True), "-n": ("dry_run", True)}
+_ENVVARS = {"config": "ZENCTL_CONFIG", "db": "ZENCTL_DB"}
 
 
-class _Panelled(TyperGroup):
-    """The root group, its commands listed in PANELS order (typer lists commands before groups, and help prints a
-    panel where its first command comes)."""
+def _fast_commands() -> dict:
+    """{command words: (function, its further options, its positional parameter or None)}: `run` and what the
+    agents' CLI modules declare in `FAST` (those modules import typer only to build their typer commands)."""
+    import importlib
 
-    def list_commands(self, ctx) -> list[str]:
-        return sorted(super().list_commands(ctx), key=_ORDER.index)  # _add() gave every command a panel
+    import zenctl.agents  # noqa: F401  (installs the registry of agents before anything reads it)
+    from zenctl.cli import run
+    from zenctl.core import registry
 
-
-app = typer.Typer(
-    name="zenctl",
-    help="Autonomous, audited, dry-runnable background agents for one host, run by cron.",
-    cls=_Panelled,
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+    commands = dict(run.FAST)
+    for spec in registry.specs():
+        if spec.cli:
+            commands.update(getattr(importlib.import_module(spec.cli.partition(":")[0]), "FAST", {}))
+    return commands
 
 
-def _add(name: str, what) -> None:
-    """Register a command function or a sub-app under its help panel."""
-    if isinstance(what, typer.Typer):
-        app.add_typer(what, name=name, rich_help_panel=_PANEL[name])
-    else:
-        app.command(name, rich_help_panel=_PANEL[name])(what)
+def _parse(args: list[str]):
+    """(function, keyword arguments) when typer would read `args` as a fast command with these values; None for
+    anything else."""
+    if "_ZENCTL_COMPLETE" in os.environ:  # click's completion protocol
+        return None
+    found = next(((words, fast) for words, fast in _fast_commands().items() if tuple(args[:len(words)]) == words),
+                 None)
+    if found is None:
+        return None
+    (words, (function, options, positional)), given = found, {}
+    options = {**_COMMON, **options}
+    rest = iter(args[len(words):])
+    for token in rest:
+        name, eq, attached = token.partition("=") if token.startswith("--") else (token, "", "")
+        if name in options and options[name][1] is True and not eq:
+            key, value = options[name][0], True
+        elif name in options and options[name][1] is not True:
+            key, accepted = options[name]
+            value = attached if eq else next(rest, None)
+            if not value or (not eq and value.startswith("-")) or (accepted is not None and value not in accepted):
+                return None
+        elif positional and not token.startswith("-"):
+            key, value = positional, token
+        else:
+            return None
+        if key in given:
+            return None
+        given[key] = value
+    for key, var in _ENVVARS.items():
+        given.setdefault(key, os.environ.get(var) or None)
+    return function, given
 
 
-for _name, _what in AGENT_COMMANDS:
-    _add(_name, _what)
-_add("run", run.run)
-_add("approve", approvals.approve)
-_add("reject", approvals.reject)
-_add("approvals", approvals.app)
-_add("stop", control.stop)
-_add("resume", control.resume)
-_add("rollback", control.rollback)
-_add("silence", silence.app)
-_add("alerts", alerts.app)
-_add("status", status.status)
-_add("audit", audit.app)
-_add("config", config.app)
-_add("schedule", schedule.app)
+def _fast(function, kwargs: dict) -> int:
+    """Call a fast command as typer's main would: EOF aborts, ^C is exit 130, a closed stdout is exit 1."""
+    from zenctl.errors import ZenctlError
+
+    try:
+        return function(**kwargs)
+    except EOFError:
+        sys.stderr.write("\n")
+        raise ZenctlError("aborted") from None
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to a reader that left
+        return 1
 
 
-def _version(value: bool) -> None:
-    if value:
+def _typer() -> int:
+    import typer
+
+    from zenctl.cli.root import app
+    from zenctl.errors import ZenctlError
+
+    try:
+        return app(standalone_mode=False, prog_name="zenctl")
+    except typer.Abort:
+        raise ZenctlError("aborted") from None
+
+
+def _answer() -> int:
+    """The command's exit code; usage errors and zenctl errors as one line on stderr."""
+    args = sys.argv[1:]
+    if args == ["--version"]:
+        from zenctl import __version__
+
         print(f"zenctl {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Print the version and exit.")) -> None:
-    """zenctl: one audited, dry-runnable, reversible action pipeline behind four agents."""
-
-
-def completion(shell: str = typer.Argument(..., help="bash, zsh or fish")) -> None:
-    """Print a static completion script for SHELL (the files in completions/ are made by this)."""
-    from zenctl.cli.completion import script
-
-    sys.stdout.write(script(typer.main.get_command(app), shell))
-
-
-_add("completion", completion)
+        return 0
+    fast = _parse(args)
+    return _fast(*fast) if fast else _typer()
 
 
 def main() -> None:
-    """Entry point: run the app; map usage errors and zenctl errors to one line on stderr and exit 3."""
+    """Entry point: run the command; map usage errors and zenctl errors to one line on stderr and exit 3."""
+    from zenctl.clikit import error
+    from zenctl.errors import EXIT_UNKNOWN, ZenctlError
+
     try:
-        code = app(standalone_mode=False, prog_name="zenctl")
+        code = _answer()
     except ZenctlError as exc:
         error(str(exc))
         code = exc.exit_code
-    except typer.Abort:
-        error("aborted")
-        code = EXIT_UNKNOWN
     except KeyboardInterrupt:
         error("interrupted")
         code = 130

@@ -1,20 +1,11 @@
-"""`zenctl run AGENT | --due`: what cron starts."""
-
-from typing import Annotated
-
-import typer
-
-from zenctl.clikit import ConfigOpt, DbOpt, DryRunOpt, JsonOpt, QuietOpt, error, print_json, show_run
+"""`zenctl run AGENT | --due`: what cron starts. `run_agents` is the command itself, without typer (the entry
+point calls it directly for a plain command line); `command()` is it as typer declares it, for the app."""
 
 
-def run(agent: Annotated[str | None, typer.Argument(help="Agent to run: system_health (others arrive later).",
-                                                    show_default=False)] = None,
-        due: Annotated[bool, typer.Option("--due", help="Only agents whose interval or schedule is due "
-                                                        "(all enabled agents when no AGENT is named).")] = False,
-        config: ConfigOpt = None, db: DbOpt = None, json: JsonOpt = False, quiet: QuietOpt = False,
-        dry_run: DryRunOpt = False) -> None:
-    """Run one agent once, or with --due every agent that is due (one crontab line: * * * * * zenctl run --due -q).
-    An agent with run_as runs as that account when zenctl starts as root. Exit code: the worst status."""
+def run_agents(agent: str | None = None, due: bool = False, config: str | None = None, db: str | None = None,
+               json: bool = False, quiet: bool = False, dry_run: bool = False) -> int:
+    """Run one agent once, or every agent that is due; the exit code."""
+    from zenctl.clikit import error, print_json, show_run
     from zenctl.core import dispatch
     from zenctl.core.config import load_config
     from zenctl.core.state import resolve_db_path
@@ -31,18 +22,44 @@ def run(agent: Annotated[str | None, typer.Argument(help="Agent to run: system_h
                 print_json({"status": "ok", "agent": agent, "outcome": "not_due", "run": None})
             elif not quiet:
                 print(f"{agent}: not due (or already running); nothing run")
-            raise typer.Exit(0)
+            return 0
         show_run(result, json, quiet)
         if result.error:
             error(result.error)
-        raise typer.Exit(result.exit_code)
+        return result.exit_code
     outcomes = dispatch.run_due(loaded, db_path, dry_run)
-    raise typer.Exit(_show_due(outcomes, json, quiet))
+    return _show_due(outcomes, json, quiet)
+
+
+# For the entry point's typer-free path (zenctl.cli): {command words: (function, options beyond the common ones as
+# option -> (parameter, True for a flag), the positional parameter)}.
+FAST = {("run",): (run_agents, {"--due": ("due", True)}, "agent")}
+
+
+def command():
+    """`run` as typer declares it."""
+    from typing import Annotated
+
+    import typer
+
+    from zenctl.clikit import ConfigOpt, DbOpt, DryRunOpt, JsonOpt, QuietOpt
+
+    def run(agent: Annotated[str | None, typer.Argument(help="Agent to run: system_health (others arrive later).",
+                                                        show_default=False)] = None,
+            due: Annotated[bool, typer.Option("--due", help="Only agents whose interval or schedule is due "
+                                                            "(all enabled agents when no AGENT is named).")] = False,
+            config: ConfigOpt = None, db: DbOpt = None, json: JsonOpt = False, quiet: QuietOpt = False,
+            dry_run: DryRunOpt = False) -> None:
+        """Run one agent once, or with --due every agent that is due (one crontab line: * * * * * zenctl run --due -q).
+        An agent with run_as runs as that account when zenctl starts as root. Exit code: the worst status."""
+        raise typer.Exit(run_agents(agent, due, config, db, json, quiet, dry_run))
+
+    return run
 
 
 def _show_due(outcomes, json: bool, quiet: bool) -> int:
     """Print what `run --due` did; return the exit code (the worst run, 3 when an agent could not run)."""
-    from zenctl.clikit import worth_printing
+    from zenctl.clikit import error, print_json, worth_printing
     from zenctl.core.agent import EXIT_CODES, worst
     from zenctl.core.runtime import from_json
     from zenctl.core.timeutil import iso
