@@ -46,15 +46,15 @@ import time
 import zlib
 from dataclasses import dataclass, field
 
-from zenctl.core.units import human_bytes
+from zenctl.core import dirwalk
 from zenctl.core.timeutil import ago
+from zenctl.core.units import human_bytes
 from zenctl.core.untrusted import name as shown
 
 FALLOC_FL_COLLAPSE_RANGE = 0x08
 FALLOC_FL_INSERT_RANGE = 0x20
 _CHUNK = 1 << 20
 _GENERATION = re.compile(r"(\.\d+|-\d{8}(-\d{6})?)(\.gz)?$|\.gz$|\.zenctl-(tmp|drop)$")
-_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @functools.cache
@@ -183,50 +183,21 @@ def open_dir(directory: str) -> int:
     included; su does not change that), and a directory on the way writable by anyone but root, the owner of
     `directory` and the su account acted as (who could swap what follows for a link or another directory). The owner of the log directory may write in it: everything
     there is opened relative to this descriptor and checked after opening (`_open`)."""
-    stack = [("/", os.open("/", _DIRECTORY))]
-    passed = [("/", os.fstat(stack[0][1]))]  # every directory walked through, also those left by .. or a symlink
-    todo = directory.split("/")[::-1]
-    hops = 0
-    try:
-        while todo:
-            part = todo.pop()
-            if part in ("", "."):
-                continue
-            if part == "..":
-                if len(stack) > 1:
-                    os.close(stack.pop()[1])
-                continue
-            here, parent = stack[-1]
-            path = os.path.join(here, part)
-            seen = os.stat(part, dir_fd=parent, follow_symlinks=False)
-            if stat.S_ISLNK(seen.st_mode):
-                who = _writer(os.fstat(parent), 0, False, su=False)  # su's group could point it at root's files
-                if who:
-                    raise StepFailed(f"{shown(path)} is a symlink in a directory {who} can change; refused")
-                hops += 1
-                if hops > 40:
-                    raise StepFailed(f"{shown(directory)}: too many symlinks")
-                target = os.readlink(part, dir_fd=parent)
-                if target.startswith("/"):
-                    while len(stack) > 1:
-                        os.close(stack.pop()[1])
-                todo.extend(target.split("/")[::-1])
-                continue
-            stack.append((path, os.open(part, _DIRECTORY, dir_fd=parent)))
-            passed.append((path, os.fstat(stack[-1][1])))
-            if passed[-1][1].st_ino != seen.st_ino:
-                raise StepFailed(f"{shown(path)} was replaced while it was checked")
-        final = os.fstat(stack[-1][1])
-        for path, st in passed:
-            who = _writer(st, final.st_uid, st.st_ino != final.st_ino or st.st_dev != final.st_dev)
-            if who:
-                raise StepFailed(f"{shown(path)} is writable by {who}; refused (the directories on a log's way may "
-                                 f"be writable only by root, the owner of the log's directory and the set's su user "
-                                 f"and group)")
-        return stack.pop()[1]
-    finally:
-        for _, fd in stack:
+    passed: list[tuple[str, os.stat_result]] = []
+    try:  # su's group could point a symlink at root's files: only root-placed links are followed
+        fd = dirwalk.open_dir(directory, lambda st: _writer(st, 0, False, su=False), passed)
+    except OSError as exc:
+        raise StepFailed(exc.strerror if isinstance(exc.strerror, str) and exc.errno in (errno.ELOOP, errno.EAGAIN)
+                         else f"{shown(directory)}: {exc.strerror or exc}") from None
+    final = os.fstat(fd)
+    for path, st in passed:
+        who = _writer(st, final.st_uid, st.st_ino != final.st_ino or st.st_dev != final.st_dev)
+        if who:
             os.close(fd)
+            raise StepFailed(f"{shown(path)} is writable by {who}; refused (the directories on a log's way may "
+                             f"be writable only by root, the owner of the log's directory and the set's su user "
+                             f"and group)")
+    return fd
 
 
 @contextlib.contextmanager
