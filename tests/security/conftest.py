@@ -8,7 +8,10 @@ import os
 import pwd
 import secrets
 import subprocess
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +59,19 @@ def as_user_python(entry: pwd.struct_passwd, code: str, groups: list[int] | None
                    **kw) -> subprocess.CompletedProcess:
     """Run Python `code` as `entry` with the system interpreter (reachable by any user, unlike a pyenv under /root)."""
     return as_user(entry, ["/usr/bin/python3", "-c", code], groups=groups, **kw)
+
+
+@contextmanager
+def tmpfs_with_tmp(size: str, prefix: str) -> Iterator[Path]:
+    """A fresh tmpfs of `size` (0755, reachable by any user) holding `tmp/` (1777, a root to clean), unmounted
+    and removed afterwards."""
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    base.chmod(0o755)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(base)], check=True)
+    try:
+        (base / "tmp").mkdir()
+        (base / "tmp").chmod(0o1777)
+        yield base
+    finally:
+        subprocess.run(["umount", "-l", str(base)], check=False)
+        base.rmdir()

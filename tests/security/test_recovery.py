@@ -9,14 +9,13 @@ import json
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import CALM
-from tests.security.conftest import ROOT_ONLY, as_user
+from tests.security.conftest import ROOT_ONLY, as_user, tmpfs_with_tmp
 from zenctl.core.timeutil import iso
 
 pytestmark = [ROOT_ONLY]
@@ -47,17 +46,9 @@ print(n)
 @pytest.fixture
 def full_mount():
     """A 3 MB tmpfs with `state/` (root's) and `tmp/` (1777) on it, reachable by any user."""
-    base = Path(tempfile.mkdtemp(prefix="zenctl-full-"))
-    base.chmod(0o755)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m,mode=0755", "tmpfs", str(base)], check=True)
-    try:
+    with tmpfs_with_tmp("3m", "zenctl-full-") as base:
         (base / "state").mkdir(mode=0o700)
-        (base / "tmp").mkdir()
-        (base / "tmp").chmod(0o1777)
         yield base
-    finally:
-        subprocess.run(["umount", "-l", str(base)], check=False)
-        base.rmdir()
 
 
 def _fill(intruder, root: Path, old: bool) -> int:

@@ -9,14 +9,13 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.agents.health.test_disk_pressure import only_this_mount
-from tests.security.conftest import ROOT_ONLY, as_user_python
+from tests.security.conftest import ROOT_ONLY, as_user_python, tmpfs_with_tmp
 from zenctl.core import audit
 from zenctl.core.audit import Entry
 from zenctl.core.state import open_state
@@ -28,16 +27,8 @@ OLD = time.time() - 30 * 86400
 @pytest.fixture
 def shared():
     """A fresh 64 MiB tmpfs reachable by any user, with `tmp` (mode 1777) as the root to clean."""
-    base = Path(tempfile.mkdtemp(prefix="zx-tmpclean-", dir="/tmp"))
-    base.chmod(0o755)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "tmpfs", str(base)], check=True)
-    try:
-        (base / "tmp").mkdir()
-        (base / "tmp").chmod(0o1777)
+    with tmpfs_with_tmp("64m", "zx-tmpclean-") as base:
         yield base
-    finally:
-        subprocess.run(["umount", "-l", str(base)], check=False)
-        base.rmdir()
 
 
 def old(*paths) -> None:

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zenctl.core.state import State
+from zenctl.core.untrusted import storable
 from zenctl.core.timeutil import iso
 
 GENESIS = "0" * 64
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _SECRETS = [
     (re.compile(r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|routing[_-]?key)(\s*[=:]\s*)(\S+)"), r"\1\2***"),
     (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)([^@\s]+)(@)"), r"\1***\3"),
@@ -42,18 +42,6 @@ class VerifyResult:
     checked: int
     bad_seq: int | None = None
     problem: str = ""
-
-
-def storable(text: str) -> str:
-    """Text that SQLite and UTF-8 can hold. A file name's undecodable bytes reach Python as lone surrogates, which
-    neither can encode: they become `\\xNN` (other lone surrogates `\\uNNNN`). A net under every message; names
-    meant to be read back exactly are escaped by `untrusted.name` before."""
-    return _SURROGATE.sub(_surrogate, text)
-
-
-def _surrogate(match: re.Match) -> str:
-    code = ord(match.group())
-    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
 
 
 def scrub(text: str) -> str:

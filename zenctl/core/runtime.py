@@ -24,7 +24,8 @@ import psutil
 from zenctl.core import alerts, approvals, audit, control, escalation, seals, snapshots
 from zenctl.core.actions import ActionFailed, Proposal, get_kind
 from zenctl.core.agent import EXIT_CODES, BaseAgent, Finding, RunContext, worst
-from zenctl.core.audit import Entry, scrub, storable
+from zenctl.core.audit import Entry, scrub
+from zenctl.core.untrusted import storable
 from zenctl.core.config import LoadedConfig
 from zenctl.core.locks import RunLock
 from zenctl.core.policy import mode_for

@@ -9,12 +9,14 @@ and by cron (a newline starts a new entry). Two escapes, each one pass:
   control characters `\\xNN`. The exact name is kept in the action's parameters (JSON keeps surrogates).
 - `line(text)`: any other untrusted text on one line: control characters and undecodable bytes escaped,
   everything else (backslashes included) untouched.
+- `storable(text)`: only the undecodable bytes escaped, so SQLite and hashes can take any message.
 """
 
 import re
 
 # C0 controls, DEL, C1 controls, lone surrogates (undecodable bytes), and the bidi overrides that reorder a line.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _UNSAFE_NAME = re.compile("[\\\\\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
 
 
@@ -36,6 +38,12 @@ def name(path: str) -> str:
 def line(text: str) -> str:
     """Untrusted text as one printable line: control characters and undecodable bytes escaped."""
     return _UNSAFE.sub(_escape, text)
+
+
+def storable(text: str) -> str:
+    """Text that SQLite and UTF-8 can hold: lone surrogates (undecodable bytes) escaped as `name` does, nothing
+    else touched. A net under every message; names meant to be read back exactly are escaped by `name` before."""
+    return _SURROGATE.sub(_escape, text)
 
 
 def has_control(text: str) -> bool:
