@@ -13,8 +13,8 @@ def run_agents(agent: str | None = None, due: bool = False, config: str | None =
 
     if agent is None and not due:
         raise UsageError("name an AGENT or give --due (see 'zenctl run --help')")
-    loaded = load_config(config)
     db_path = resolve_db_path(db)
+    loaded = load_config(config, cache=db_path)
     if agent is not None:
         result = dispatch.run_one(agent, loaded, db_path, dry_run, only_if_due=due)
         if result is None:

@@ -6,15 +6,20 @@ previews or applies, and records. Keep the decisions pure functions of facts so 
 facts in. What an agent must remember between runs goes to its private state (`RunContext.remember`).
 """
 
+from __future__ import annotations
+
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from zenctl.core.actions import Proposal
-from zenctl.core.config import AgentConfig, LoadedConfig
+from zenctl.core.config import LoadedConfig
 from zenctl.core.state import State
 from zenctl.core.timeutil import iso
+
+if TYPE_CHECKING:  # the models (pydantic) are not imported on the cron path: see core.configcache
+    from zenctl.core.configmodels import AgentConfig
 
 # Nagios order of severity: a CRITICAL outranks an UNKNOWN, which outranks a WARNING.
 _SEVERITY = {"ok": 0, "warning": 1, "unknown": 2, "critical": 3}
@@ -55,7 +60,12 @@ class RunContext:
     @property
     def config(self) -> AgentConfig:
         """The agent's config section; defaults for an agent the config does not know (a plugin, a test)."""
-        return getattr(self.loaded.config.agents, self.section or self.agent, None) or AgentConfig()
+        found = getattr(self.loaded.config.agents, self.section or self.agent, None)
+        if found is None:  # an agent the config's models do not know (a test's): the settings every agent has
+            from zenctl.core.configmodels import AgentConfig
+
+            found = AgentConfig()
+        return found
 
     def recall(self, key: str, default: Any = None) -> Any:
         """What this agent stored under `key` in an earlier run (JSON), or `default`."""

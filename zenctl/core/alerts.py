@@ -12,6 +12,8 @@ channel's rows in order, all within `alerts.delivery_deadline`; what has not gon
 bytes of an answer are read.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import secrets
@@ -20,13 +22,16 @@ import sys
 import threading
 import time
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
 from zenctl.core import audit, untrusted
 from zenctl.core.audit import Entry, scrub
-from zenctl.core.config import Config
 from zenctl.core.state import State
 from zenctl.core.timeutil import iso
 from zenctl.errors import UsageError
+
+if TYPE_CHECKING:  # the models (pydantic) are not imported on the cron path: see core.configcache
+    from zenctl.core.configmodels import Config
 
 COLUMNS = ("id", "problem", "channel", "event", "severity", "summary", "details", "dedup_key", "status", "created",
            "attempts", "last_error", "sent_at", "held_by")

@@ -6,20 +6,25 @@ nobody ever approves one change and gets another. The same pending problem updat
 of queueing a new one every run.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 import os
 import secrets
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from zenctl.core import audit, registry, seals
 from zenctl.core.actions import Proposal
 from zenctl.core.audit import Entry
-from zenctl.core.config import Config
 from zenctl.core.state import State
 from zenctl.core.timeutil import epoch, from_future, iso
 from zenctl.errors import UsageError
+
+if TYPE_CHECKING:  # the models (pydantic) are not imported on the cron path: see core.configcache
+    from zenctl.core.configmodels import Config
 
 OPEN = ("pending", "approved", "rejected")
 COLUMNS = ("id", "agent", "problem", "kind", "target", "params", "plan_hash", "preview", "reason", "status",

@@ -14,15 +14,20 @@ that started in the future, a circuit opened in the future and actions dated in 
 gates, and the ladder's own times (cleared, alerted) are taken as now.
 """
 
+from __future__ import annotations
+
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from zenctl.core import alerts, audit, control
 from zenctl.core.agent import Finding
 from zenctl.core.audit import Entry
-from zenctl.core.config import Config
 from zenctl.core.state import State
 from zenctl.core.timeutil import CLOCK_SLACK, ago, from_future, iso
+
+if TYPE_CHECKING:  # the models (pydantic) are not imported on the cron path: see core.configcache
+    from zenctl.core.configmodels import Config
 
 PROBLEM_COLUMNS = ("agent", "check_name", "state", "status", "level", "attempts", "next_attempt", "first_seen",
                    "last_seen", "cleared_at", "message", "alerted", "alerted_at")

@@ -7,11 +7,16 @@ derives them from its config (the dependency agent's seed keys); core adds the g
 approval of anything no rule names: when unsure, ask.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
 from zenctl.core import registry
-from zenctl.core.config import AgentConfig, Config
+
+if TYPE_CHECKING:  # the models (pydantic) are not imported on the cron path: see core.configcache
+    from zenctl.core.configmodels import AgentConfig, Config
 
 # (pattern, mode, what it covers) — core's own rules, after every agent's (first match wins); documented in README.
 CORE_MODES: list[tuple[str, str, str]] = [

@@ -1,12 +1,17 @@
 """What `zenctl status` reports: the stop flag and safe mode, pending approvals, open circuits, problems by
 escalation level, alerts not yet delivered, and each agent's last run and its cost."""
 
+from __future__ import annotations
+
 import time
+from typing import TYPE_CHECKING
 
 from zenctl.core import registry
-from zenctl.core.config import Config
 from zenctl.core.state import State
 from zenctl.core.timeutil import ago, epoch, iso
+
+if TYPE_CHECKING:  # the models (pydantic) are not imported on the cron path: see core.configcache
+    from zenctl.core.configmodels import Config
 
 _COLUMNS = ("id", "agent", "pid", "started", "ended", "status", "dry_run", "wall_seconds", "cpu_user_seconds",
             "cpu_system_seconds", "peak_rss_bytes", "message")

@@ -13,17 +13,13 @@ refused. Each is one ConfigError line.
 import os
 import stat
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from zenctl.core import untrusted
 from zenctl.errors import ConfigError
 
-try:  # the C loader is several times faster; fall back when libyaml is missing
-    _Loader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
+if TYPE_CHECKING:
+    import yaml
 
 KeyPath = tuple[str | int, ...]
 MAX_BYTES = 1 << 20  # the example listing every key is 20 KB
@@ -33,9 +29,16 @@ MAX_VALUES = 100_000  # keys, values and items, aliases expanded
 def load_yaml(path: Path, trusted: bool = False) -> tuple[Any, dict[KeyPath, int]]:
     """Read `path` and return its data and the line (1-based) of every key path in it. `trusted`: the file will
     be acted on (its commands run), so only another account's file, or one others could change, is refused."""
+    return parse_yaml(read_config(path, trusted), path)
+
+
+def read_config(path: Path, trusted: bool = False) -> str:
+    """The text of the config file at `path` (bounded, a regular file, and with `trusted` one only root or this
+    account could have written); ConfigError naming the file otherwise. Reading is separate from parsing so
+    that a config unchanged since it was validated is never parsed (core.configcache)."""
     shown = untrusted.name(str(path))  # whoever named it may have put a terminal escape in the name
     try:
-        text = _read(path, shown, trusted).decode("utf-8")
+        return _read(path, shown, trusted).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{shown}: config file not found") from None
     except PermissionError:
@@ -44,7 +47,6 @@ def load_yaml(path: Path, trusted: bool = False) -> tuple[Any, dict[KeyPath, int
         raise ConfigError(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"{shown}: cannot read config file: {exc.strerror}") from None
-    return parse_yaml(text, shown)
 
 
 def _read(path: Path, shown: str, trusted: bool = False) -> bytes:
@@ -101,9 +103,13 @@ def _regular(shown: str, info: os.stat_result) -> None:
         raise ConfigError(f"{shown}: larger than {MAX_BYTES >> 20} MiB ({info.st_size} bytes), not a config file")
 
 
-def parse_yaml(text: str, name: str) -> tuple[Any, dict[KeyPath, int]]:
-    """Parse YAML text; `name` is used in error messages."""
-    loader = _Loader(text)
+def parse_yaml(text: str, path: Path | str) -> tuple[Any, dict[KeyPath, int]]:
+    """Parse YAML text; `path` names it in error messages. PyYAML is imported here, on the first parse."""
+    import yaml
+
+    name = untrusted.name(str(path))
+    # the C loader is several times faster; fall back when libyaml is missing
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -122,10 +128,12 @@ def parse_yaml(text: str, name: str) -> tuple[Any, dict[KeyPath, int]]:
         loader.dispose()
 
 
-def _walk(loader, node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], name: str, budget: list[int],
+def _walk(loader, node: "yaml.Node", path: KeyPath, lines: dict[KeyPath, int], name: str, budget: list[int],
           inside: set[int]) -> None:
     """Record the line of every key path under `node`. `budget` ([values left]) stops a billion laughs here, before
     anything builds or validates it; `inside` (the nodes above) catches an alias inside its own anchor."""
+    import yaml
+
     budget[0] -= 1
     line = node.start_mark.line + 1
     if budget[0] < 0:

@@ -87,13 +87,6 @@ class LogSet(Model):
                 raise ValueError(f"{value!r}: no such {what} {name!r} on this host") from None
         return " ".join(parts)
 
-    def su_ids(self) -> tuple[int, int] | None:
-        """The uid and gid of `su` (None without su); KeyError when one is gone since the config was loaded."""
-        if self.su is None:
-            return None
-        user, group = self.su.split()
-        return pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
-
     @field_validator("paths")
     @classmethod
     def _absolute_globs(cls, value: list[str]) -> list[str]:

@@ -301,7 +301,7 @@ def find_logs(globs: list[str]) -> tuple[list[str], list[str]]:
 
 
 def matching_logs(globs: list[str], su: tuple[int, int] | None = None) -> list[str]:
-    """The logs the globs match that root, acting as `su` (LogSet.su_ids()), may rotate (`find_logs`)."""
+    """The logs the globs match that root, acting as `su` (`su_ids`), may rotate (`find_logs`)."""
     try:
         with acting_as(su):
             return find_logs(globs)[0]
@@ -352,12 +352,21 @@ def due(log: str, st: os.stat_result, spec, last: float | None, now: float) -> s
     return None
 
 
+def su_ids(spec) -> tuple[int, int] | None:
+    """The uid and gid of a log set's `su` (None without su); KeyError when one is gone since the config was
+    loaded. A function, not a model method: the cron path reads the config as a view (core.configcache)."""
+    if spec.su is None:
+        return None
+    user, group = spec.su.split()
+    return pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
+
+
 def plan_set(spec, recorded: dict[str, float], now: float, force: str | None = None) -> SetPlan:
     """What rotating the set would do now, seen as its su account would; with `force` (the reason), every non-empty
     file is due."""
     plan = SetPlan(spec.name)
     try:
-        plan.su = spec.su_ids()
+        plan.su = su_ids(spec)
     except KeyError:
         plan.errors.append(f"su {spec.su}: no such user or group on this host (any more)")
         return plan

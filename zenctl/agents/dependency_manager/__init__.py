@@ -7,5 +7,5 @@ SPEC = AgentSpec(
     name="dependency_manager",
     title="Dependency Management",
     config="zenctl.agents.dependency_manager.config:DependencyManagerConfig",
-    config_modes="zenctl.agents.dependency_manager.config:policy_modes",
+    config_modes="zenctl.agents.dependency_manager.policy:policy_modes",
 )

@@ -22,12 +22,3 @@ class DependencyManagerConfig(AgentConfig):
             raise ValueError("a major upgrade always needs a person: use approve, notify or disabled")
         return value
 
-
-def policy_modes(section: DependencyManagerConfig) -> dict[str, tuple[str, str]]:
-    """The seed's keys are the modes of the dependency kinds (one source of truth): kind -> (mode, key)."""
-    return {
-        "deps.upgrade_security": (section.security_updates, "agents.dependency_manager.security_updates"),
-        "deps.upgrade_minor": (section.minor_updates, "agents.dependency_manager.minor_updates"),
-        "deps.upgrade_patch": (section.minor_updates, "agents.dependency_manager.minor_updates"),
-        "deps.upgrade_major": (section.major_updates, "agents.dependency_manager.major_updates"),
-    }

@@ -20,7 +20,8 @@ def health_check(config: str | None = None, db: str | None = None, json: bool = 
         problem = check_writable_target(prom_textfile)
         if problem:
             raise UsageError(f"--prom-textfile {problem}")
-    result = dispatch.run_one("system_health", load_config(config), resolve_db_path(db), dry_run=dry_run)
+    db_path = resolve_db_path(db)
+    result = dispatch.run_one("system_health", load_config(config, cache=db_path), db_path, dry_run=dry_run)
     code = result.exit_code
     if prom_textfile:
         from zenctl.core.files import write_atomic

@@ -8,12 +8,23 @@ reports OK with the current value and how much of the window is covered, the way
 duration stays pending.
 """
 
-from dataclasses import dataclass
+from __future__ import annotations
 
-from zenctl.agents.health.metrics import FIRST_RUN_SAMPLE_SECONDS, CpuCounters, HostFacts, MountFacts, busy_percent
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from zenctl.agents.health.metrics import (
+    FIRST_RUN_SAMPLE_SECONDS,
+    CpuCounters,
+    HostFacts,
+    MountFacts,
+    busy_percent,
+)
 from zenctl.core.agent import Finding
 from zenctl.core.units import human_bytes
-from zenctl.agents.health.config import SystemHealthConfig
+
+if TYPE_CHECKING:  # the models (pydantic) are not imported on the cron path: see core.configcache
+    from zenctl.agents.health.config import SystemHealthConfig
 
 COVERAGE = 0.9  # share of a window the samples must span
 

@@ -1,15 +1,20 @@
 """Paths kept in shape (`agents.system_health.paths`): observe with lstat (never following a symlink), judge
 against the wanted type, mode and owner, and propose fs.mkdir, fs.touch, fs.chmod or fs.chown."""
 
+from __future__ import annotations
+
 import grp
 import os
 import pwd
 import stat
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from zenctl.core.actions import Proposal
 from zenctl.core.agent import Finding
-from zenctl.agents.health.config import PathSpec
+
+if TYPE_CHECKING:  # the models (pydantic) are not imported on the cron path: see core.configcache
+    from zenctl.agents.health.config import PathSpec
 
 
 @dataclass

@@ -15,7 +15,7 @@ from zenctl.core.actions import Proposal
 from zenctl.core.agent import Finding
 from zenctl.core.units import human_bytes
 from zenctl.housekeeping import plans as housekeeping
-from zenctl.housekeeping.logrotate import matching_logs
+from zenctl.housekeeping.logrotate import matching_logs, su_ids
 from zenctl.housekeeping.space import needed_bytes
 
 
@@ -62,7 +62,7 @@ def _candidates(cfg, state, device: int, why: str, now: float, still_needed):
             yield [(p, frees) for p in proposals]
     for spec in cfg.logs:
         try:
-            su = spec.su_ids()
+            su = su_ids(spec)
         except KeyError:  # its su account is gone since the config was loaded: the set's own finding says so
             continue
         if any(housekeeping.same_device(log, device) for log in matching_logs(spec.paths, su)):
