@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import socket
 import sys
 import threading
@@ -320,7 +319,7 @@ def listing(state: State, everything: bool) -> list[dict]:
 def add_silence(state: State, match: str, seconds: float, reason: str, who: str) -> dict:
     if seconds <= 0:
         raise UsageError("--for must be longer than 0 s")
-    silence = {"id": secrets.token_hex(3), "match": match, "reason": reason or "no reason given", "created_by": who,
+    silence = {"id": os.urandom(3).hex(), "match": match, "reason": reason or "no reason given", "created_by": who,
                "created": iso(), "ends": iso(time.time() + seconds)}
     with state.write() as conn:
         conn.execute("INSERT INTO silences (id, match, reason, created_by, created, ends) VALUES (?, ?, ?, ?, ?, ?)",

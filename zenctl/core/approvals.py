@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -54,7 +53,7 @@ def _row(state: State, where: str, args: tuple) -> dict | None:
 
 def _new_id(state: State) -> str:
     while True:
-        candidate = secrets.token_hex(4)
+        candidate = os.urandom(4).hex()
         if not state.conn.execute("SELECT 1 FROM approvals WHERE id = ?", (candidate,)).fetchone():
             return candidate
 

@@ -13,8 +13,6 @@ command. So a line with a control character is refused, and `%` is escaped as cr
 """
 
 import os
-import shlex
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -58,6 +56,8 @@ def cron_spec(interval: int | None, schedule: str | None) -> str:
 
 def zenctl_command() -> list[str]:
     """How to start this very zenctl from cron: its absolute path, else this Python with `-m zenctl`."""
+    import shutil  # this module is imported on every health check (schedule status); shutil pulls in lzma, bz2
+
     argv0 = sys.argv[0]
     found = argv0 if os.path.isabs(argv0) else shutil.which(argv0)
     if found and os.path.basename(found) == "zenctl" and os.access(found, os.X_OK):
@@ -67,6 +67,8 @@ def zenctl_command() -> list[str]:
 
 def lines(loaded: LoadedConfig, db_path: Path, system: bool) -> tuple[list[Line], list[str]]:
     """The line per enabled, available agent, and a note for each agent left out."""
+    import shlex
+
     available = registry.available()
     program = zenctl_command()
     path = os.pathsep.join(dict.fromkeys([os.path.dirname(program[0]), *SYSTEM_PATH.split(os.pathsep)]))
@@ -161,6 +163,8 @@ def write_user_crontab(text: str) -> None:
 
 
 def _crontab() -> str:
+    import shutil
+
     found = shutil.which("crontab") or next(
         (p for p in ("/usr/bin/crontab", "/bin/crontab") if os.access(p, os.X_OK)), None)
     if not found:

@@ -11,7 +11,6 @@ traceback); SIGTERM from `zenctl stop --emergency` ends the run with everything 
 import json
 import os
 import resource
-import secrets
 import signal
 import threading
 import time
@@ -79,7 +78,7 @@ class RunResult:
 
 
 def new_id(nbytes: int = 6) -> str:
-    return secrets.token_hex(nbytes)
+    return os.urandom(nbytes).hex()
 
 
 def _raise_terminated(signum, frame) -> None:

@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
 import stat
 from pathlib import Path
 
@@ -73,7 +72,7 @@ def ensure_key(state_path: Path, uid: int, gid: int = -1) -> None:
     except FileExistsError:
         return
     try:
-        os.write(fd, secrets.token_bytes(KEY_BYTES))
+        os.write(fd, os.urandom(KEY_BYTES))
         if uid != os.geteuid():
             os.fchown(fd, uid, gid)
         os.fsync(fd)

@@ -10,7 +10,6 @@ import errno
 import hashlib
 import json
 import os
-import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +54,7 @@ def _put_blob(state: State, name: str, parent: int) -> str:
     the copy always replaces whatever carries its name (a planted file is never taken for the content)."""
     root = sharing.open_dir(store_dir(state), state.path)
     digest = hashlib.sha256()
-    tmp = f".incoming-{secrets.token_hex(8)}"
+    tmp = f".incoming-{os.urandom(8).hex()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=root)
     try:
         with open(name, "rb", opener=_at(parent)) as source, os.fdopen(fd, "wb") as out:
@@ -260,7 +259,7 @@ def _restore_file(store: Path, saved: Saved, parent: int, name: str) -> None:
     """A new file beside `saved.path` with the snapshot's bytes (checked against its hash before anything is
     replaced: the store is group-writable), mode and owner set on the descriptor (the temporary name lives in a
     directory others may write), then renamed over the path."""
-    tmp = f".{name}.zenctl-{secrets.token_hex(4)}"
+    tmp = f".{name}.zenctl-{os.urandom(4).hex()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent)
     try:
         digest = hashlib.sha256()

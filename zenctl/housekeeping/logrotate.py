@@ -30,26 +30,26 @@ account could. The postrotate command still runs as root, as logrotate's scripts
 """
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import functools
 import glob
 import grp
-import gzip
 import os
 import pwd
 import re
 import stat
 import threading
 import time
-import zlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from zenctl.core import dirwalk
 from zenctl.core.timeutil import ago
 from zenctl.core.units import human_bytes
 from zenctl.core.untrusted import name as shown
+
+if TYPE_CHECKING:
+    import ctypes
 
 FALLOC_FL_COLLAPSE_RANGE = 0x08
 FALLOC_FL_INSERT_RANGE = 0x20
@@ -58,9 +58,12 @@ _GENERATION = re.compile(r"(\.\d+|-\d{8}(-\d{6})?)(\.gz)?$|\.gz$|\.zenctl-(tmp|d
 
 
 @functools.cache
-def _libc() -> ctypes.CDLL:
+def _libc() -> "ctypes.CDLL":
     """libc, for fallocate and setfsuid/setfsgid: looked up on first use, since find_library forks ldconfig (every
     run imports this module; few rotate)."""
+    import ctypes
+    import ctypes.util  # imports shutil, lzma and bz2: only when a rotation needs libc
+
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
     libc.setfsuid.argtypes = libc.setfsgid.argtypes = [ctypes.c_uint]
@@ -128,6 +131,7 @@ def acting_as(ids):
     if ids is None:
         yield
         return
+    _load_what_rotation_needs()
     before, trusted = _fs_ids(), getattr(_acting, "ids", None)
     try:
         _set_fs_ids(tuple(ids))
@@ -136,6 +140,15 @@ def acting_as(ids):
     finally:
         _acting.ids = trusted
         _set_fs_ids(before)
+
+
+def _load_what_rotation_needs() -> None:
+    """Import, while still ourselves, the modules a rotation uses: they are imported on first use (a health check
+    that rotates nothing does not pay for them), and once the identity changes the stdlib may be out of reach."""
+    import gzip  # noqa: F401
+    import zlib  # noqa: F401
+
+    _libc()
 
 
 def as_ourselves():
@@ -491,6 +504,8 @@ def _peek(path: str):
 
 def _ratio(path: str) -> float:
     """Compressed/original size of the file's first 64 KiB: the estimate behind "frees about"."""
+    import zlib
+
     try:
         with _peek(path) as handle:
             head = handle.read(65536)
@@ -500,6 +515,9 @@ def _ratio(path: str) -> float:
 
 
 def _same_content(plain: str, packed: str) -> bool:
+    import gzip
+    import zlib
+
     try:
         with _peek(plain) as one, _peek(packed) as raw, gzip.GzipFile(fileobj=raw) as two:
             while True:
@@ -560,6 +578,8 @@ def _new_like(dfd: int, name: str, path: str, st: os.stat_result) -> int:
 
 def _fallocate(fd: int, mode: int, offset: int, length: int) -> None:
     if _libc().fallocate(fd, mode, offset, length) != 0:
+        import ctypes
+
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
 
@@ -652,6 +672,8 @@ def _recode(source: str, target: str, uid: int | None, compress: bool) -> None:
     it into place, then remove `source`: at every moment one whole copy exists. The content read is the file
     checked (`_open`), so the new file never gets an owner other than the one of what it holds (`uid`, the live
     log's, when the plan recorded it)."""
+    import gzip
+
     with _at(source, target) as (dfd, name, packed):
         fd, st = _open(dfd, name, source, os.O_RDONLY, uid=uid)
         try:
