@@ -61,7 +61,8 @@ class Dist:
 def demo_dists(now: dt.datetime | None = None) -> list[Dist]:
     """The issue's set: demo 1.0.0 (vulnerable), 1.0.1 (the fix), 1.1.0 (minor), 2.0.0 (major), a pre-release, a
     yanked release and one whose Requires-Python excludes every interpreter; broken 1.0.0 (fine) and 1.1.0 (its
-    import fails); parent 1.0.0 requires child<1.1 and parent 1.1.0 child<2; child 1.0.0 (vulnerable), 1.0.2 (fix),
+    import fails); parent 1.0.0 requires child<1.0.1 (blocks the fix) and parent 1.1.0
+    child<2; child 1.0.0 (vulnerable), 1.0.2 (fix),
     1.1.0, 2.0.0 (for transitive fixes); fresh 1.0.0 and 1.0.1 uploaded an hour ago (cool-down)."""
     now = now or NOW
     version = lambda v: f"__version__ = {v!r}\n"  # noqa: E731
@@ -73,7 +74,7 @@ def demo_dists(now: dt.datetime | None = None) -> list[Dist]:
         Dist("demo", "3.0.0", body=version("3.0.0"), requires_python=">=4"),
         Dist("broken", "1.0.0", body=version("1.0.0")),
         Dist("broken", "1.1.0", body='raise ImportError("broken 1.1.0 fails on import, on purpose")\n'),
-        Dist("parent", "1.0.0", requires=["child<1.1"], body=version("1.0.0")),
+        Dist("parent", "1.0.0", requires=["child<1.0.1"], body=version("1.0.0")),
         Dist("parent", "1.1.0", requires=["child<2"], body=version("1.1.0")),
         Dist("child", "1.0.0", body=version("1.0.0")),
         Dist("child", "1.0.2", body=version("1.0.2")),
