@@ -7,7 +7,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
@@ -24,24 +23,19 @@ SELF = "self"  # the target name when none is configured: the interpreter zenctl
 MAX_LISTED = 5
 
 
-def proofs_dir(state_path: str | os.PathLike) -> Path:
-    """Where deps-apply's kinds record proofs (see the README): beside the state file."""
-    return Path(state_path).resolve().parent / "dependency_manager" / "proofs"
+def proof_index(state_path, target: str) -> dict[str, list[dict]]:
+    """The proof records (deps-apply's kinds write them beside the state, prove.store_for) of `target` by package,
+    newest first."""
+    from zenctl.agents.dependency_manager import prove
 
-
-def safe_part(text: str) -> str:
-    """A target or package name as one path component."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text).lstrip(".") or "_"
-
-
-def read_proof(state_path, target: str, package: str) -> dict | None:
-    path = proofs_dir(state_path) / safe_part(target) / f"{safe_part(package)}.json"
-    try:
-        with open(path, "rb") as handle:
-            data = json.loads(handle.read(1 << 20))
-        return data if isinstance(data, dict) else None
-    except (OSError, ValueError):
-        return None
+    out: dict[str, list[dict]] = {}
+    for record in prove.records(prove.store_for(state_path)):
+        if record.get("target") != target:
+            continue
+        for change in record.get("changes") or []:
+            if isinstance(change, dict) and isinstance(change.get("name"), str):
+                out.setdefault(_canon(change["name"]), []).append(record)
+    return out
 
 
 def targets_of(cfg: DependencyManagerConfig) -> tuple[dict, bool]:
@@ -150,6 +144,7 @@ class PythonScan:
             out.add(Finding(f"{head}:advisories", "unknown", f"target {name}: {online_error}",
                             evidence={"service": self.service()}))
         broken = ver.broken(facts.dists, needs)
+        self.proofs = proof_index(ctx.state.path, name)
         counts = {"outdated": 0, "vulnerable": 0, "broken": 0}
         buckets: dict[tuple[str, str], dict] = {}
         findings = []
@@ -228,7 +223,8 @@ class PythonScan:
                          affected=affected)
         except InvalidVersion:
             p = ver.Plan(None, None, None, None, None, None, None)
-        proof = read_proof(self.ctx.state.path, name, dist.name)
+        proofs = self.proofs.get(dist.name, [])
+        proof = proofs[0] if proofs else None
         advisories = [v.as_evidence() for v, _ in vulns]
         evidence = {
             "installed": dist.version, "latest": p.latest,
@@ -238,14 +234,18 @@ class PythonScan:
             "broken": broken.get(dist.name, []), "on_index": dist.name not in outcome.missing,
         }
         if proof:
-            evidence["proof"] = {"passed": proof.get("passed"), "to": proof.get("to"),
-                                 "finished": proof.get("finished")}
+            to = next((c.get("to") for c in proof.get("changes") or [] if _canon(str(c.get("name"))) == dist.name),
+                      None)
+            evidence["proof"] = {"ok": proof.get("ok"), "to": to, "started": proof.get("started"),
+                                 "failed_step": proof.get("failed_step"), "tail": str(proof.get("tail") or "")[-2000:]}
         parts: list[str] = []
         changes: list[tuple[str, dict, list]] = []
         status = "ok"
 
         def failed_proof(to: str) -> bool:
-            return bool(proof and proof.get("passed") is False and proof.get("to") == to)
+            """A candidate whose proof failed is not tried again until a newer version appears."""
+            return any(not r.get("ok") and any(_canon(str(c.get("name"))) == dist.name and c.get("to") == to
+                                               for c in r.get("changes") or []) for r in proofs)
 
         def change(to: str, kind_type: str, is_security: bool) -> dict:
             return {"name": dist.name, "from": dist.version, "to": to, "update_type": kind_type,
@@ -282,8 +282,9 @@ class PythonScan:
                 changes.append(("deps.upgrade_major", change(p.major, "major", False), []))
             if p.cooling:
                 parts.append(f"{', '.join(p.cooling[-3:])} younger than min_release_age")
-        if proof and proof.get("passed") is False:
-            parts.append(f"the proof of {proof.get('to')} failed; not retried until a newer version appears")
+        if proof and not proof.get("ok"):
+            parts.append(f"the proof of {evidence['proof']['to']} failed ({proof.get('failed_step') or 'a step'}); "
+                         "not retried until a newer version appears")
         if broken.get(dist.name):
             status = _worse(status, "warning")
             parts.append("pip check: " + "; ".join(broken[dist.name][:3]))
@@ -292,6 +293,8 @@ class PythonScan:
                        security=bool(security)), changes
 
     def proposal(self, kind: str, bucket: dict, facts) -> Proposal:
+        from zenctl.agents.dependency_manager import prove
+
         target, changes = self.target, bucket["changes"]
         seen, advisories = set(), []
         for a in bucket["advisories"]:
@@ -303,7 +306,10 @@ class PythonScan:
             "index_url": facts.index_url, "extra_index_urls": facts.extra_index_urls,
             "requirements": [os.path.abspath(p) for p in target.requirements],
             "constraints": [os.path.abspath(p) for p in target.constraints],
-            "test": target.test.model_dump() if target.test else None,
+            "test": {"argv": target.test.command, "timeout": target.test.timeout,
+                     "cwd": target.test.cwd or target.venv or os.path.dirname(os.path.dirname(facts.python))}
+            if target.test else None,
+            "store": str(prove.store_for(self.ctx.state.path)),
             "changes": changes, "group": bucket["group"], "advisories": advisories,
             "freeze": {d.name: d.version for d in facts.dists.values()},
         }
@@ -313,8 +319,7 @@ class PythonScan:
                                                         if advisories else ""),
                "deps.upgrade_minor": "minor upgrade", "deps.upgrade_patch": "patch upgrade"}[kind]
         where = f"{self.name}:group:{bucket['group']}" if bucket["group"] else f"{self.name}:{changes[0]['name']}"
-        return Proposal(kind, where, params, untrusted.line(f"{listed}: {why}"), bucket["check"],
-                        context={"state_dir": str(Path(self.ctx.state.path).resolve().parent)})
+        return Proposal(kind, where, params, untrusted.line(f"{listed}: {why}"), bucket["check"])
 
 
 def _canon(name: str) -> str:

@@ -66,7 +66,7 @@ def render(result, quiet: bool = False) -> str:
         out.append("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
         out.append("  ".join("-" * w for w in widths))
         out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    elif not notes:
+    elif not notes and not result.error:
         out.append("everything is up to date")
     out += [line(n) for n in notes]
     if result.dry_run:

@@ -275,7 +275,7 @@ def releases(projects: list[str], indexes: list[str], python_version: str, tags:
     errors = {shown_url(i): f"{len(f)} of {len(projects)} projects failed, first {f[0]}" for i, f in failures.items()}
     for index, count in notfound.items():
         asked = sum(1 for i, _ in todo if i == index)
-        if count == asked == len(projects) and index not in failures:
+        if count == asked == len(projects) >= 2 and index not in failures:
             errors[shown_url(index)] = f"404 for every one of the {count} projects asked: is the index URL right?"
             for project in projects:  # a wrong URL: do not cache its 404s
                 cache.pop(f"{index}|{project}|{env}", None)
