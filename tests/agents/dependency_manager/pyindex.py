@@ -5,7 +5,7 @@ the pypa advisory-database layout. Shared by the scan and the apply tests and by
     with PyIndex(tmp_path / "index", demo_dists()) as index:
         index.url          # http://127.0.0.1:PORT/simple/ (pass as --index-url / index_url)
         index.stop()       # the index goes down (connection refused) mid-test
-        index.mode = "garbage" | "404" | "500" | "ok"   # hostile answers without stopping
+        index.mode = "garbage" | "404" | "500" | "html" | "ok"   # hostile answers; html: PEP 503 only
         index.hits         # request paths served, to check the cache
 
     make_venv(tmp_path / "venv", ["demo==1.0.0"], index.url)   # a real venv (with pip) holding those pins
@@ -216,7 +216,7 @@ class PyIndex:
             return self._send(h, 200, file.read_bytes(), "application/octet-stream")
         if not path.startswith("/simple/"):
             return self._send(h, 404, b"not found", "text/plain")
-        wants_json = self.JSON in (h.headers.get("Accept") or "")
+        wants_json = self.JSON in (h.headers.get("Accept") or "") and self.mode != "html"
         project = path[len("/simple/"):].strip("/")
         if not project:
             return self._root(h, wants_json)
