@@ -34,6 +34,9 @@ impl = sys.implementation
 iv = "{0.major}.{0.minor}.{0.micro}".format(impl.version)
 if impl.version.releaselevel != "final":
     iv += impl.version.releaselevel[0] + str(impl.version.serial)
+import sysconfig
+out["soabi"] = sysconfig.get_config_var("SOABI")
+out["py_version_nodot"] = sysconfig.get_config_var("py_version_nodot")
 out["markers"] = {"implementation_name": impl.name, "implementation_version": iv, "os_name": os.name,
     "platform_machine": platform.machine(), "platform_release": platform.release(),
     "platform_system": platform.system(), "platform_version": platform.version(),
@@ -210,7 +213,7 @@ def probe(python: str, *, index_url: str | None = None, extra_index_urls: list[s
             from None
     pip = data.get("pip") or {}
     if "tags" in want:
-        cached["tags"] = data.get("tags")
+        cached["tags"] = data.get("tags") or _host_tags(data)
     if "pip" in want:
         cached["pip_config"] = pip.get("config") or {}
     facts = PythonFacts(python=python, version=version, markers=data.get("markers") or {},
@@ -226,6 +229,22 @@ def probe(python: str, *, index_url: str | None = None, extra_index_urls: list[s
     facts.index_url, facts.extra_index_urls = index_settings(
         cached.get("pip_config") or {}, index_url, list(extra_index_urls))
     return facts, cached
+
+
+def _host_tags(data: dict) -> list[str] | None:
+    """The wheel tags of a CPython target that has neither packaging nor pip to say them itself, computed here
+    for this host's platforms (the target runs on this host); None (no filtering) for anything else."""
+    from packaging import tags
+
+    nodot = str(data.get("py_version_nodot") or "")
+    soabi = str(data.get("soabi") or "")
+    if data.get("implementation") != "cpython" or not nodot.isdigit() or len(nodot) < 2:
+        return None
+    version = (int(nodot[0]), int(nodot[1:]))
+    abi = f"cp{nodot}" + ("t" if "t-" in soabi.split("cpython-")[-1][:5] else "")
+    platforms = list(tags.platform_tags())
+    found = [*tags.cpython_tags(version, [abi], platforms), *tags.compatible_tags(version, f"cp{nodot}", platforms)]
+    return [str(t) for t in found][:5000]
 
 
 def index_settings(pip_config: dict[str, str], index_url: str | None,
