@@ -127,7 +127,7 @@ class TestCommand:
             value = {"argv": value}
         if isinstance(value, str):
             raise ProofError("the test command must be an argv list (it never runs through a shell)")
-        argv = value.get("argv") if isinstance(value, dict) else None
+        argv = (value.get("argv") or value.get("command")) if isinstance(value, dict) else None
         if not isinstance(argv, list) or not argv or not all(isinstance(a, str) and "\x00" not in a for a in argv):
             raise ProofError("the test command must be a non-empty argv list of strings")
         timeout = value.get("timeout", 300)
@@ -389,13 +389,17 @@ class Installer:
         args += ["--no-deps"] if no_deps else []
         for path in constraints:
             args += ["-c", path]
-        return run(args + ["--", *pins], timeout)
+        return run(args + ["--", *pins], timeout, env=self._env())
+
+    def _env(self) -> dict[str, str]:
+        """With the index the scan resolved from pip's settings, pip.conf must not add more (find-links...)."""
+        return clean_env({"PIP_CONFIG_FILE": os.devnull} if self.target.index_url else None)
 
     def uninstall(self, python: str, names: list[str], timeout: float) -> Ran:
-        return run([python, "-I", "-m", "pip", "uninstall", "-y", "-q", "--", *names], timeout)
+        return run([python, "-I", "-m", "pip", "uninstall", "-y", "-q", "--", *names], timeout, env=self._env())
 
     def check(self, python: str, timeout: float) -> Ran:
-        return run([python, "-I", "-m", "pip", "check"], timeout)
+        return run([python, "-I", "-m", "pip", "check"], timeout, env=self._env())
 
 
 class UvInstaller(Installer):
@@ -656,7 +660,8 @@ def prove(target: Target, changes: list[Change], freeze: Freeze | None = None, k
 
     def step(name: str, ran: Ran, detail: str = "", ok: bool | None = None) -> bool:
         passed = ran.ok if ok is None else ok
-        proof.steps.append(Step(name, passed, round(ran.seconds, 3), detail, ran.tail, ran.code))
+        tail = ran.tail if passed or ran.tail.strip() else detail  # a check's own verdict is its output
+        proof.steps.append(Step(name, passed, round(ran.seconds, 3), detail, tail, ran.code))
         if not passed:
             proof.failed_step = name
             how = (f"timed out (the proof has {target.timeout:g} s)" if ran.code is None

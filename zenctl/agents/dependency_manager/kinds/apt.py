@@ -115,6 +115,21 @@ def _fail(ran: Ran, what: str) -> ActionFailed:
     return ActionFailed(f"{what} {how}: {line(errors[0])[:300]}")
 
 
+def _upgrades(proposal: Proposal) -> list[tuple[str, str, str | None]]:
+    """(package, version, expected installed version) from `changes` [{name, from, to}] (what the agent emits),
+    or from `package`, `to`, `from`; every name and version checked before it reaches an argv."""
+    p = proposal.params
+    items = p.get("changes") if p.get("changes") is not None else [
+        {"name": p.get("package"), "to": p.get("to"), "from": p.get("from")}]
+    if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+        raise ActionFailed("no packages to upgrade (params.changes lists name, from, to); nothing changed")
+    out = [(valid_package(i.get("name")), valid_version(i.get("to")),
+            None if i.get("from") is None else valid_version(i.get("from"))) for i in items]
+    if len({n for n, _, _ in out}) != len(out):
+        raise ActionFailed("a package appears twice in the changes; nothing changed")
+    return out
+
+
 def _undo(action: dict, check: bool) -> Proposal | str:
     """The `deps.apt_restore` that puts the previous versions back, or why it cannot."""
     moved = (action.get("before") or {}).get("moved")
@@ -155,44 +170,45 @@ class AptUpgrade(ActionKind):
     reversible = True
 
     def preview(self, proposal: Proposal) -> str:
-        p = proposal.params
-        return (f"apt-get install --only-upgrade {line(str(p.get('package')))}={line(str(p.get('to')))} "
-                f"(from {line(str(p.get('from') or 'the installed version'))}; noninteractive, configuration files "
-                "kept, nothing removed, held packages never touched); rollback installs the previous version if the "
-                "archive still has it")
-
-    def _params(self, proposal: Proposal) -> tuple[str, str, str | None]:
-        p = proposal.params
-        before = p.get("from")
-        return valid_package(p.get("package")), valid_version(p.get("to")), None if before is None \
-            else valid_version(before)
+        try:
+            pins = ", ".join(f"{n}={v} (from {f or 'the installed version'})" for n, v, f in _upgrades(proposal))
+        except ActionFailed as exc:
+            return f"apt upgrade in {line(proposal.target)}: refused: {exc}"
+        return (f"apt-get install --only-upgrade {pins} (noninteractive, configuration files kept, nothing removed, "
+                "held packages never touched); rollback installs the previous version if the archive still has it")
 
     def apply(self, proposal: Proposal) -> Applied:
-        package, version, expected = self._params(proposal)
-        if package.split(":")[0] in held():
-            raise ActionFailed(f"{package} is held (apt-mark showhold); not touched")
+        upgrades = _upgrades(proposal)
+        on_hold = sorted({n.split(":")[0] for n, _, _ in upgrades} & held())
+        if on_hold:
+            raise ActionFailed(f"{', '.join(on_hold)} held (apt-mark showhold); not touched")
         before = installed()
-        current = before.get(package)
-        if current is None:
-            raise ActionFailed(f"{package} is not installed; nothing changed")
-        if current == version:
-            raise ActionFailed(f"{package} is already {version}; nothing changed")
-        if expected and current != expected:
-            raise ActionFailed(f"{package} is {current} now, not {expected}: the scan is out of date; nothing changed")
-        ran = _apt_get(["--only-upgrade", f"{package}={version}"])
-        after = installed()
-        moved = _moved(before, after)
+        for package, version, expected in upgrades:
+            current = before.get(package)
+            if current is None:
+                raise ActionFailed(f"{package} is not installed; nothing changed")
+            if current == version:
+                raise ActionFailed(f"{package} is already {version}; nothing changed")
+            if expected and current != expected:
+                raise ActionFailed(f"{package} is {current} now, not {expected}: the scan is out of date; "
+                                   "nothing changed")
+        pins = [f"{n}={v}" for n, v, _ in upgrades]
+        ran = _apt_get(["--only-upgrade", *pins])
+        moved = _moved(before, installed())
         if not ran.ok:
-            raise _fail(ran, f"apt-get install --only-upgrade {package}={version}") if not moved else ActionFailed(
-                f"{_fail(ran, 'apt-get install')}; it changed {len(moved)} package(s) all the same: "
-                + ", ".join(f"{n} {o or '(new)'} -> {v or '(removed)'}" for n, (o, v) in list(moved.items())[:5]))
+            failure = _fail(ran, f"apt-get install --only-upgrade {' '.join(pins)}")
+            if not moved:
+                raise ActionFailed(f"{failure}; nothing changed")
+            raise ActionFailed(f"{failure}; it changed {len(moved)} package(s) all the same: " + ", ".join(
+                f"{n} {o or '(new)'} -> {v or '(removed)'}" for n, (o, v) in list(moved.items())[:5]))
         shown = ", ".join(f"{n} {o or '(new)'} -> {v or '(removed)'}" for n, (o, v) in moved.items())
         return Applied(f"upgraded {shown or 'nothing'}", {"moved": moved})
 
     def verify(self, proposal: Proposal) -> str | None:
-        package, version, _ = self._params(proposal)
-        now = installed().get(package)
-        return None if now == version else f"{package} is {now or 'not installed'}, not {version}"
+        now = installed()
+        wrong = [f"{n} is {now.get(n) or 'not installed'}, not {v}" for n, v, _ in _upgrades(proposal)
+                 if now.get(n) != v]
+        return "; ".join(wrong) or None
 
     def undo(self, action: dict, check: bool = True) -> Proposal | str:
         return _undo(action, check)

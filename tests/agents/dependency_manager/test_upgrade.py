@@ -1,0 +1,203 @@
+"""Upgrades for real, through the installed zenctl: the agent scans a real venv against the local index and the
+offline advisories, the runtime gates by the seed's modes, the kinds prove, apply, verify, and `zenctl rollback`
+puts the exact previous freeze back."""
+
+import json
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.agents.dependency_manager.pyindex import Dist, PyIndex, build_osv_dir, demo_dists, make_venv
+from zenctl.agents.dependency_manager import prove
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def index(tmp_path):
+    with PyIndex(tmp_path / "index", demo_dists()) as served:
+        yield served
+
+
+def freeze(python: Path) -> dict[str, str]:
+    return prove.read_freeze(str(python)).versions()
+
+
+def setup(zenctl, index, pins, extra: str = "", test: str = '["python", "-c", "import demo"]'):
+    """A venv holding `pins` and a config whose one target is it; (venv python, config path)."""
+    python = make_venv(zenctl.tmp / "venv", pins, index.url, with_pip=False)
+    advisories = build_osv_dir(zenctl.tmp / "advisories")
+    config = zenctl.config(f"""\
+agents:
+  dependency_manager:
+    advisories: {advisories}
+    advisory_service: "off"
+{extra}    targets:
+      web:
+        type: python
+        venv: {zenctl.tmp / 'venv'}
+        index_url: {index.url}
+        test:
+          command: {test}
+          timeout: 60
+""")
+    return python, config
+
+
+def scan(zenctl, config, *args) -> tuple[int, dict]:
+    return zenctl.json("deps", "scan", "-c", str(config), *args, timeout=300)
+
+
+def actions(run: dict) -> dict[tuple[str, str], dict]:
+    return {(a["kind"], a["target"]): a for a in run["actions"]}
+
+
+def test_the_security_patch_is_applied_on_its_own_the_minor_notified_and_rollback_restores_the_freeze(zenctl, index):
+    python, config = setup(zenctl, index, ["demo==1.0.0", "broken==1.0.0"])
+    original = freeze(python)
+
+    code, preview = scan(zenctl, config, "--dry-run")
+    fix = actions(preview)[("deps.upgrade_security", "web:demo")]
+    assert fix["status"] == "previewed" and "demo 1.0.0 -> 1.0.1" in fix["preview"]
+    assert "pip check" in fix["preview"] and "test `python -c 'import demo'`" in fix["preview"]
+    assert freeze(python) == original
+
+    code, run = scan(zenctl, config)
+    by = actions(run)
+    fix = by[("deps.upgrade_security", "web:demo")]
+    assert (fix["mode"], fix["status"]) == ("auto", "applied"), fix["message"]
+    assert "proved in" in fix["message"] and "test" in fix["message"]
+    assert by[("deps.upgrade_minor", "web:broken")]["status"] == "notified"
+    assert by[("deps.upgrade_major", "web:demo")]["status"] == "skipped"  # major_updates: disabled
+    assert freeze(python) == {**original, "demo": "1.0.1"}
+    store = prove.store_for(zenctl.db)
+    assert prove.proofs_for(store, "demo")[0]["ok"]
+    saved = list((store / "freezes").iterdir())
+    assert len(saved) == 1 and "demo==1.0.0" in saved[0].read_text()
+
+    code, undone = zenctl.json("rollback", fix["id"], "-c", str(config))
+    assert code == 0, undone
+    step = undone["actions"][0]
+    assert (step["kind"], step["status"]) == ("deps.restore", "applied"), step["message"]
+    assert freeze(python) == original  # exactly the previous freeze
+
+    code, redone = zenctl.json("rollback", step["id"], "-c", str(config))  # a rollback can be rolled back too
+    assert code == 0 and freeze(python) == {**original, "demo": "1.0.1"}
+
+
+def test_rollback_refuses_a_package_that_changed_since_and_says_how_to_restore_it_by_hand(zenctl, index):
+    python, config = setup(zenctl, index, ["demo==1.0.0"])
+    _, run = scan(zenctl, config)
+    fix = actions(run)[("deps.upgrade_security", "web:demo")]
+    assert fix["status"] == "applied", fix["message"]
+    subprocess.run(["uv", "pip", "install", "-q", "--python", str(python), "--index-url", index.url, "--no-cache",
+                    "demo==1.1.0"], check=True, capture_output=True)
+    code, undone = zenctl.json("rollback", fix["id"], "-c", str(config))
+    assert code == 2
+    why = undone["findings"][0]["message"]
+    assert "demo is 1.1.0 now, not 1.0.1" in why and "pip install --no-deps demo==1.0.0" in why
+    assert freeze(python)["demo"] == "1.1.0"
+
+
+def test_the_major_waits_for_approval_then_applies(zenctl, index):
+    python, config = setup(zenctl, index, ["demo==1.0.1"], "    major_updates: approve\n")
+    _, run = scan(zenctl, config)
+    major = actions(run)[("deps.upgrade_major", "web:demo")]
+    assert major["status"] == "awaiting_approval" and major["approval_id"]
+    assert actions(run)[("deps.upgrade_minor", "web:demo")]["status"] == "notified"
+    assert freeze(python)["demo"] == "1.0.1"
+
+    code, approved = zenctl.json("approve", major["approval_id"], "--run", "-c", str(config), timeout=300)
+    assert approved["approval"]["status"] == "executed", approved
+    assert freeze(python)["demo"] == "2.0.0"
+
+
+def test_a_broken_candidate_fails_its_proof_is_not_applied_and_not_tried_again_until_a_newer_version(zenctl, index):
+    python, config = setup(zenctl, index, ["broken==1.0.0"], "    minor_updates: auto\n    cache_ttl: 0\n",
+                           test='["python", "-c", "pass"]')
+    _, run = scan(zenctl, config)
+    minor = actions(run)[("deps.upgrade_minor", "web:broken")]
+    assert minor["status"] == "failed"
+    assert "proof failed at import" in minor["message"] and "broken 1.1.0 fails on import" in minor["message"]
+    assert freeze(python)["broken"] == "1.0.0"
+
+    _, again = scan(zenctl, config)
+    assert ("deps.upgrade_minor", "web:broken") not in actions(again)  # remembered
+    finding = next(f for f in again["findings"] if f["check"] == "deps:web:broken")
+    assert finding["evidence"]["proof"]["ok"] is False and "fails on import" in finding["evidence"]["proof"]["tail"]
+
+    index.add(Dist("broken", "1.2.0", body="__version__ = '1.2.0'\n"))
+    _, newer = scan(zenctl, config)
+    fixed = actions(newer).get(("deps.upgrade_minor", "web:broken"))
+    assert fixed and fixed["status"] == "applied", newer["actions"]
+    assert freeze(python)["broken"] == "1.2.0"
+
+
+def test_the_index_going_down_mid_run_changes_nothing(zenctl, index):
+    """The index serves the scan and the proof, then goes down while the proof's test runs (so before the
+    upgrade in place): the action fails and the target keeps its exact freeze."""
+    flag, down = zenctl.tmp / "proof-running", zenctl.tmp / "index-down"
+    test = json.dumps(["python", "-c", f"import os, time; open({str(flag)!r}, 'w').close()\n"
+                                       f"while not os.path.exists({str(down)!r}): time.sleep(0.05)"])
+    python, config = setup(zenctl, index, ["demo==1.0.0", "broken==1.0.0"], test=test)
+    original = freeze(python)
+
+    def take_it_down():
+        for _ in range(3000):
+            if flag.exists():
+                index.stop()
+                down.touch()
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=take_it_down, daemon=True)
+    watcher.start()
+    _, run = scan(zenctl, config)
+    watcher.join(5)
+    fix = actions(run)[("deps.upgrade_security", "web:demo")]
+    assert down.exists() and fix["status"] == "failed", fix
+    assert "the install failed" in fix["message"]
+    assert freeze(python) == original
+
+
+def test_an_index_that_is_down_before_the_proof_changes_nothing(zenctl, index):
+    python, config = setup(zenctl, index, ["demo==1.0.0"])
+    original = freeze(python)
+    _, run = scan(zenctl, config, "--dry-run")  # the scan's answers are cached; the kinds must fetch again
+    index.mode = "500"
+    _, run = scan(zenctl, config)
+    fix = actions(run)[("deps.upgrade_security", "web:demo")]
+    assert fix["status"] == "failed" and "proof failed" in fix["message"], fix
+    assert freeze(python) == original
+
+
+def test_the_pip_installer_is_used_when_uv_is_not_found(zenctl, index):
+    python = make_venv(zenctl.tmp / "venv", ["demo==1.0.0"], index.url, with_pip=True)
+    advisories = build_osv_dir(zenctl.tmp / "advisories")
+    config = zenctl.config(f"""\
+agents:
+  dependency_manager:
+    advisories: {advisories}
+    advisory_service: "off"
+    targets:
+      web:
+        type: python
+        python: {python}
+        index_url: {index.url}
+""")
+    original = freeze(python)
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
+                           if not (Path(p) / "uv").exists())
+    env = {"PATH": path}
+    done = zenctl("deps", "scan", "-c", str(config), "--json", env=env, timeout=300)
+    fix = actions(json.loads(done.stdout))[("deps.upgrade_security", "web:demo")]
+    assert fix["status"] == "applied", fix["message"]
+    assert freeze(python) == {**original, "demo": "1.0.1"}
+    assert prove.proofs_for(prove.store_for(zenctl.db), "demo")[0]["installer"] == "pip"
+    done = zenctl("rollback", fix["id"], "-c", str(config), "--json", env=env, timeout=300)
+    assert done.returncode == 0, done.stdout
+    assert freeze(python) == original
