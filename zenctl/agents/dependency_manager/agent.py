@@ -171,6 +171,9 @@ class PythonScan:
             **counts, "missing_from_index": outcome.missing[:200], "fetched": outcome.fetched,
             "index_seconds": round(time.monotonic() - started, 3), "implicit": self.implicit,
             "unreadable_metadata": facts.problems[:20]}))
+        if facts.problems:
+            out.add(Finding(f"{head}:metadata", "warning", f"target {name}: {len(facts.problems)} installed "
+                            f"distribution(s) skipped: {facts.problems[0]}", evidence={"problems": facts.problems[:50]}))
         for finding in findings:
             out.add(finding)
         for (kind, _), bucket in buckets.items():

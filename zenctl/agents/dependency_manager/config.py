@@ -120,6 +120,12 @@ class DependencyManagerConfig(AgentConfig):
                     for name, t in value.items()}
         return value
 
+    @field_validator("advisory_service", mode="before")
+    @classmethod
+    def _yaml_off(cls, value):
+        """YAML reads a bare `off` as false."""
+        return "off" if value is False else value
+
     @field_validator("groups")
     @classmethod
     def _groups_named(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:

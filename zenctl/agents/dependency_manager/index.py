@@ -245,7 +245,7 @@ def releases(projects: list[str], indexes: list[str], python_version: str, tags:
 
     def one(job: tuple[str, str]):
         index, project = job
-        url = urllib.parse.urljoin(index, f"{project}/")
+        url = urllib.parse.urljoin(index, urllib.parse.quote(project, safe="") + "/")
         try:
             ctype, body, _ = fetch(url, timeout)
             return job, usable(parse(ctype, body), project, python_version, tags), None

@@ -9,6 +9,7 @@ writable by nobody else, and so must the directories on the way to it.
 
 import json
 import os
+import re
 import stat
 import subprocess
 from dataclasses import dataclass, field
@@ -98,7 +99,13 @@ try:
     from pip._internal.configuration import Configuration
     conf = Configuration(isolated=False)
     conf.load()
-    pip["config"] = {k: v for k, v in conf.items()}
+    flat = {}
+    for k, v in conf.items():  # pip 23: flat "section.key"; newer: {file or ":env:": {"section.key": value}}
+        if isinstance(v, dict):
+            flat.update({str(a): str(b) for a, b in v.items()})
+        else:
+            flat[str(k)] = str(v)
+    pip["config"] = flat
 except StopIteration:
     pass
 except Exception as exc:
@@ -106,6 +113,9 @@ except Exception as exc:
 out["pip"] = pip
 sys.stdout.write(json.dumps(out))
 """
+
+
+_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,200}[A-Za-z0-9])?")  # PEP 508
 
 
 class TargetError(Exception):
@@ -221,7 +231,10 @@ def probe(python: str, *, index_url: str | None = None, extra_index_urls: list[s
                         pip_version=pip.get("version"))
     for item in dists:
         if "error" in item or not isinstance(item.get("name"), str):
-            facts.problems.append(str(item.get("error", "a distribution without a name")))
+            facts.problems.append(untrusted.line(str(item.get("error", "a distribution without a name")))[:300])
+            continue
+        if not _NAME.fullmatch(item["name"]):  # metadata anyone who can install a package writes
+            facts.problems.append(f"a distribution named {untrusted.line(item['name'])[:100]!r} (not a valid name)")
             continue
         name = canonicalize_name(item["name"])
         facts.dists[name] = Dist(name, item["name"], str(item["version"]), [str(r) for r in item["requires"]],

@@ -1,0 +1,272 @@
+"""`zenctl deps scan` and `zenctl deps show` as subprocesses of the installed zenctl, against real venvs, the local
+index (pyindex) and an OSV directory; bad inputs give one clear line or finding and change nothing."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.agents.dependency_manager.pyindex import PyIndex, build_osv_dir, demo_dists, make_venv
+
+pytestmark = pytest.mark.integration
+
+PINS = ["demo==1.0.0", "parent==1.1.0", "child==1.0.0", "broken==1.0.0", "fresh==1.0.0"]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    with PyIndex(tmp_path_factory.mktemp("index"), demo_dists()) as served:
+        yield served
+
+
+@pytest.fixture
+def env(tmp_path, index, zenctl):
+    """A venv holding PINS, an advisory directory, and a config pointing at both (add keys with `extra`)."""
+    python = make_venv(tmp_path / "venv", PINS, index.url, with_pip=False)
+    advisories = build_osv_dir(tmp_path / "adv")
+
+    def write(extra: str = "", target_extra: str = "") -> Path:
+        return zenctl.config(f"""\
+agents:
+  dependency_manager:
+    advisories: {advisories}
+    min_release_age: 1d
+{extra}    targets:
+      app:
+        venv: {tmp_path / 'venv'}
+        index_url: {index.url}
+{target_extra}""")
+    zenctl.write = write
+    zenctl.python = python
+    zenctl.index = index
+    return zenctl
+
+
+def freeze(python: Path) -> dict[str, str]:
+    out = subprocess.run([str(python), "-c", "import json, importlib.metadata as m; print(json.dumps("
+                          "{d.metadata['Name']: d.version for d in m.distributions()}))"],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def by_check(run: dict) -> dict:
+    return {f["check"]: f for f in run["findings"]}
+
+
+def actions(run: dict) -> dict:
+    return {(a["kind"], a["params"]["changes"][0]["name"]): a for a in run["actions"]}
+
+
+def test_security_patch_alone_minor_notified_major_waits(env):
+    config = env.write()
+    code, run = env.json("deps", "scan", "--dry-run", "--config", str(config))
+    assert code == 2 and run["status"] == "critical" and run["dry_run"]
+    f = by_check(run)
+    demo = f["deps:app:demo"]
+    assert demo["status"] == "critical" and demo["security"] is True
+    e = demo["evidence"]
+    assert (e["installed"], e["latest"], e["update_type"], e["fix"]) == ("1.0.0", "2.0.0", "major", "1.0.1")
+    assert e["advisories"][0]["id"] == "PYSEC-2099-1"
+    assert set(e["advisories"][0]["aliases"]) == {"GHSA-demo-demo-demo", "CVE-2099-0001"}  # one finding, folded
+    assert e["advisories"][0]["fixed"] == "1.0.1"
+    acts = actions(run)
+    sec = acts[("deps.upgrade_security", "demo")]
+    assert sec["status"] == "previewed" and sec["mode"] == "auto"
+    assert sec["params"]["changes"] == [{"name": "demo", "from": "1.0.0", "to": "1.0.1", "update_type": "patch",
+                                         "security": True}]
+    assert acts[("deps.upgrade_minor", "demo")]["status"] == "notified"
+    assert acts[("deps.upgrade_major", "demo")]["mode"] == "disabled"
+    # child 1.0.0 is vulnerable and not required directly: its smallest fix keeps parent's child<2
+    assert acts[("deps.upgrade_security", "child")]["params"]["changes"][0]["to"] == "1.0.2"
+    assert not f["deps:app:child"]["evidence"]["direct"]
+    # fresh 1.0.1 is an hour old: cooling down, not proposed
+    assert f["deps:app:fresh"]["evidence"]["cooling"] == ["1.0.1"]
+    assert not [a for a in run["actions"] if a["params"]["changes"][0]["name"] == "fresh"]
+    assert freeze(env.python)["demo"] == "1.0.0"
+
+
+def test_major_with_approve_is_queued_for_a_person(env):
+    config = env.write(extra="    major_updates: approve\n")
+    code, run = env.json("deps", "scan", "--config", str(config), "--target", "app")
+    major = actions(run)[("deps.upgrade_major", "demo")]
+    assert major["mode"] == "approve" and major["status"] == "awaiting_approval"
+
+
+def test_major_auto_is_a_config_error(env):
+    config = env.write(extra="    major_updates: auto\n")
+    done = env("deps", "scan", "--dry-run", "--config", str(config))
+    assert done.returncode != 0 and "a major upgrade always needs a person" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_table_like_pip_list_outdated(env):
+    done = env("deps", "scan", "--dry-run", "--config", str(env.write()))
+    assert done.returncode == 2, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.split()[:5] == ["Target", "Package", "Version", "Latest", "Type"] for line in lines)
+    row = next(line for line in lines if line.startswith("app") and " demo " in line)
+    assert "PYSEC-2099-1->1.0.1" in row and "upgrade_security 1.0.1: previewed" in row and "CRITICAL" in row
+    assert "dry run: nothing changed" in done.stdout
+
+
+def test_warm_scan_comes_from_the_cache(env):
+    config = env.write()
+    env.json("deps", "scan", "--dry-run", "--config", str(config))
+    hits = len(env.index.hits)
+    _, run = env.json("deps", "scan", "--dry-run", "--config", str(config))
+    assert len(env.index.hits) == hits
+    assert by_check(run)["deps:app"]["evidence"]["fetched"] == 0
+
+
+def test_index_down_changes_nothing(tmp_path, zenctl):
+    with PyIndex(tmp_path / "index", demo_dists()) as served:
+        python = make_venv(tmp_path / "venv", PINS, served.url, with_pip=False)
+        url = served.url
+    before = freeze(python)
+    config = zenctl.config(f"agents:\n  dependency_manager:\n    advisories: {build_osv_dir(tmp_path / 'adv')}\n"
+                           f"    targets:\n      app:\n        python: {python}\n        index_url: {url}\n")
+    code, run = zenctl.json("deps", "scan", "--config", str(config))  # not a dry run: security is auto
+    f = by_check(run)
+    assert f["deps:app:index"]["status"] == "unknown" and "unreachable" in f["deps:app:index"]["message"]
+    assert f["deps:app:demo"]["security"]  # the advisory is still reported
+    assert run["actions"] == [] and code == 2
+    assert freeze(python) == before
+
+
+@pytest.mark.parametrize("mode", ["garbage", "500"])
+def test_hostile_index_changes_nothing(env, mode):
+    env.index.mode = mode
+    try:
+        code, run = env.json("deps", "scan", "--config", str(env.write(extra="    cache_ttl: 0\n")))
+    finally:
+        env.index.mode = "ok"
+    assert run["actions"] == [] and by_check(run)["deps:app:index"]["status"] == "unknown"
+    assert freeze(env.python)["demo"] == "1.0.0"
+
+
+@pytest.mark.parametrize("python,words", [("/nonexistent/bin/python", "no such interpreter"),
+                                          ("/etc/hostname", "Python interpreter"),
+                                          ("/bin/true", "is not a Python interpreter")])
+def test_bad_interpreter_is_one_finding(zenctl, python, words):
+    config = zenctl.config(f"agents:\n  dependency_manager:\n    advisory_service: off\n    targets:\n"
+                           f"      app:\n        python: {python}\n")
+    code, run = zenctl.json("deps", "scan", "--dry-run", "--config", str(config))
+    assert code == 3 and run["error"] is None
+    [finding] = run["findings"]
+    assert finding["check"] == "deps:app" and finding["status"] == "unknown" and words in finding["message"]
+
+
+def test_requirements_syntax_error_is_one_finding_and_nothing_proposed(env, tmp_path):
+    req = tmp_path / "requirements.txt"
+    req.write_text("demo>=1\nparent ==== 2\n")
+    config = env.write(target_extra=f"        requirements: [{req}]\n")
+    code, run = env.json("deps", "scan", "--dry-run", "--config", str(config))
+    f = by_check(run)["deps:app:requirements"]
+    assert f["status"] == "unknown" and "requirements.txt:2" in f["message"]
+    assert run["actions"] == []
+
+
+def test_requirements_and_constraints_bound_the_candidates(env, tmp_path):
+    req = tmp_path / "requirements.txt"
+    req.write_text("demo<2\nbroken\n")
+    cons = tmp_path / "constraints.txt"
+    cons.write_text("demo!=1.1.0\n")
+    config = env.write(target_extra=f"        requirements: [{req}]\n        constraints: [{cons}]\n")
+    _, run = env.json("deps", "scan", "--dry-run", "--config", str(config))
+    kinds = {(a["kind"], a["params"]["changes"][0]["name"]) for a in run["actions"]}
+    assert ("deps.upgrade_major", "demo") not in kinds and ("deps.upgrade_minor", "demo") not in kinds
+    assert ("deps.upgrade_security", "demo") in kinds
+    f = by_check(run)
+    assert f["deps:app:demo"]["evidence"]["direct"] and not f["deps:app:parent"]["evidence"]["direct"]
+
+
+def test_malformed_advisory_named_the_rest_used(env, tmp_path):
+    bad = tmp_path / "adv" / "vulns" / "demo" / "PYSEC-BAD.yaml"
+    bad.write_text("id: [\n")
+    _, run = env.json("deps", "scan", "--dry-run", "--config", str(env.write()))
+    f = by_check(run)
+    assert f["deps:advisories"]["status"] == "warning" and "PYSEC-BAD.yaml" in f["deps:advisories"]["message"]
+    assert f["deps:app:demo"]["security"]
+
+
+def test_groups_make_one_action(env):
+    config = env.write(extra="    groups:\n      family: [parent, 'b*']\n    minor_updates: notify\n")
+    _, run = env.json("deps", "scan", "--dry-run", "--config", str(config))
+    grouped = [a for a in run["actions"] if a["params"]["group"] == "family"]
+    assert len(grouped) == 1 and grouped[0]["target"] == "app:group:family"
+    assert {c["name"] for c in grouped[0]["params"]["changes"]} == {"broken"}  # parent 1.1.0 is current
+
+
+def test_a_failed_proof_is_not_retried(env):
+    from zenctl.agents.dependency_manager import prove
+
+    env.json("deps", "scan", "--dry-run", "--config", str(env.write()))  # makes the state
+    store = prove.ensure_store(prove.store_for(env.db))
+    (store / "proofs" / "x.json").write_text(json.dumps({
+        "target": "app", "ok": False, "failed_step": "import", "started": "2026-01-01T00:00:00Z",
+        "changes": [{"name": "broken", "from": "1.0.0", "to": "1.1.0"}], "tail": "ImportError: broken"}))
+    _, run = env.json("deps", "scan", "--dry-run", "--config", str(env.write()))
+    assert ("deps.upgrade_minor", "broken") not in actions(run)
+    f = by_check(run)["deps:app:broken"]
+    assert "proof of 1.1.0 failed" in f["message"] and f["evidence"]["proof"]["tail"] == "ImportError: broken"
+    done = env("deps", "show", "broken", "--config", str(env.write()))
+    assert done.returncode == 0 and "FAILED at import" in done.stdout and "ImportError: broken" in done.stdout
+
+
+def test_unknown_target_is_a_usage_error(env):
+    done = env("deps", "scan", "--target", "nope", "--config", str(env.write()))
+    assert done.returncode == 3 and "no such target" in done.stderr and "app" in done.stderr  # EXIT_UNKNOWN
+    assert done.stdout == "" and "Traceback" not in done.stderr
+
+
+def test_no_targets_scans_zenctl_itself_and_says_so(zenctl):
+    config = zenctl.config("agents:\n  dependency_manager:\n    advisory_service: off\n    index_timeout: 2\n")
+    _, run = zenctl.json("deps", "scan", "--dry-run", "--config", str(config),
+                         env={"PIP_INDEX_URL": "http://127.0.0.1:9/simple/", "PIP_CONFIG_FILE": "/dev/null"})
+    head = by_check(run)["deps:self"]
+    assert "no targets configured" in head["message"] and head["evidence"]["implicit"]
+    assert head["evidence"]["packages"] > 10
+    assert by_check(run)["deps:self:index"]["status"] == "unknown"  # nothing listens on port 9
+
+
+def test_quiet_prints_nothing_when_all_is_current(tmp_path, index, zenctl):
+    python = make_venv(tmp_path / "venv", ["demo==2.0.0"], index.url, with_pip=False)
+    config = zenctl.config(f"agents:\n  dependency_manager:\n    advisory_service: off\n    targets:\n"
+                           f"      app:\n        python: {python}\n        index_url: {index.url}\n")
+    done = zenctl("deps", "scan", "-q", "--config", str(config))
+    assert done.returncode == 0 and done.stdout == "" and done.stderr == ""
+
+
+def test_show_versions_and_advisories(env):
+    done = env("deps", "show", "demo", "--config", str(env.write()))
+    assert done.returncode == 0, done.stderr
+    assert "app: demo 1.0.0" in done.stdout and "1.0.1 (patch" in done.stdout and "2.0.0 (major" in done.stdout
+    assert "PYSEC-2099-1" in done.stdout
+    code = env("deps", "show", "not-installed", "--config", str(env.write())).returncode
+    assert code == 1
+    done = env("deps", "show", "x;rm -rf /", "--config", str(env.write()))
+    assert done.returncode == 3 and "not a distribution name" in done.stderr
+
+
+def test_hostile_package_metadata_is_escaped(env):
+    site = next((env.python.parent.parent / "lib").glob("python3*/site-packages"))
+    info = site / "evil-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: evil\x1b]0;pwned\x07\nVersion: 1.0\x1b[31m\n\n")
+    done = env("deps", "scan", "--dry-run", "--config", str(env.write()))
+    assert "\x1b" not in done.stdout and "\x07" not in done.stdout
+    assert "Traceback" not in done.stderr
+    code, run = env.json("deps", "scan", "--dry-run", "--config", str(env.write()))
+    assert code == 2 and run["error"] is None, run["error"]
+    assert "not a valid name" in by_check(run)["deps:app:metadata"]["message"]
+
+
+def test_a_venv_given_as_a_world_writable_dir_is_refused(tmp_path, index, zenctl):
+    python = make_venv(tmp_path / "venv", ["demo==1.0.0"], index.url, with_pip=False)
+    os.chmod(python.parent, 0o777)
+    config = zenctl.config(f"agents:\n  dependency_manager:\n    advisory_service: off\n    targets:\n"
+                           f"      app:\n        python: {python}\n        index_url: {index.url}\n")
+    code, run = zenctl.json("deps", "scan", "--dry-run", "--config", str(config))
+    assert code == 3 and "writable by others" in run["findings"][0]["message"]
