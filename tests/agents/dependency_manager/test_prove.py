@@ -164,3 +164,17 @@ def test_a_store_others_can_write_is_refused(tmp_path):
     (store / "cache").symlink_to(tmp_path)
     with pytest.raises(ProofError, match="not a directory"):
         prove.ensure_store(store)
+
+
+def test_the_targets_requirements_files_must_still_hold(tmp_path, index):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("# the app's pins\ndemo>=1.0,<1.1  # not 2.x\nbroken\n")
+    t = target(tmp_path, index)
+    t.requirements = [str(requirements)]
+    assert prove.prove(t, changes(("demo", "1.0.0", "1.0.1"))).ok
+    proof = prove.prove(t, changes(("demo", "1.0.0", "2.0.0")))
+    assert not proof.ok and proof.failed_step == "requirements"
+    assert f"{requirements}:2: demo<1.1,>=1.0 but demo would be 2.0.0" in proof.reason
+    requirements.write_text("demo >= = 1\n")
+    proof = prove.prove(t, changes(("demo", "1.0.0", "1.0.1")))
+    assert not proof.ok and f"{requirements}:1" in proof.reason

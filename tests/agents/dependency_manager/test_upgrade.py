@@ -201,3 +201,17 @@ agents:
     done = zenctl("rollback", fix["id"], "-c", str(config), "--json", env=env, timeout=300)
     assert done.returncode == 0, done.stdout
     assert freeze(python) == original
+
+
+def test_rollback_removes_what_the_upgrade_added(zenctl, index):
+    index.add(Dist("grows", "1.0.0", body="__version__ = '1.0.0'\n"))
+    index.add(Dist("grows", "1.0.1", requires=["child>=1.0"], body="import child\n"))
+    python, config = setup(zenctl, index, ["grows==1.0.0"], "    minor_updates: auto\n", test='["python", "-c", "pass"]')
+    original = freeze(python)
+    _, run = scan(zenctl, config)
+    patch = actions(run)[("deps.upgrade_patch", "web:grows")]
+    assert patch["status"] == "applied", patch["message"]
+    assert freeze(python) == {**original, "grows": "1.0.1", "child": "2.0.0"}  # a new dependency came with it
+    code, undone = zenctl.json("rollback", patch["id"], "-c", str(config))
+    assert code == 0 and "child 2.0.0 -> (removed)" in undone["actions"][0]["message"], undone
+    assert freeze(python) == original

@@ -156,6 +156,7 @@ class Target:
     test: TestCommand | None = None
     constraints: list[str] = field(default_factory=list)
     store: Path | None = None
+    requirements: list[str] = field(default_factory=list)  # files whose requirements must still hold after
     installer: str = "auto"  # auto (uv when found, else pip) | uv | pip
     timeout: float = PROOF_TIMEOUT
 
@@ -169,6 +170,7 @@ class Target:
         if not isinstance(extra, list):
             raise ProofError("extra_index_urls must be a list")
         constraints = [str(c) for c in p.get("constraints") or [] if c]
+        requirements = [str(r) for r in p.get("requirements") or [] if r]
         store = p.get("store")
         installer = p.get("installer") or "auto"
         if installer not in ("auto", "uv", "pip"):
@@ -178,7 +180,8 @@ class Target:
             raise ProofError(f"proof_timeout must be a positive number, not {timeout!r}")
         return cls(str(p.get("target") or target), python, None if index is None else _url(index, "index_url"),
                    [_url(u, "extra_index_urls") for u in extra], TestCommand.parse(p.get("test")), constraints,
-                   Path(store) if store else None, installer, float(timeout))
+                   Path(store) if store else None, requirements=requirements, installer=installer,
+                   timeout=float(timeout))
 
 
 # --- running commands -------------------------------------------------------------------------------------
@@ -562,6 +565,32 @@ def read_freeze(python: str, timeout: float = 60) -> Freeze:
         raise ProofError(f"{line(python)} is not a Python zenctl can read packages from") from None
 
 
+def requirement_problems(files: list[str], freeze: Freeze) -> tuple[list[str], int]:
+    """What the target's requirements and constraints files ask that `freeze` no longer gives (file:line, the
+    requirement, the version it has); and how many requirements were checked. Markers are judged for the
+    freeze's Python."""
+    from zenctl.agents.dependency_manager.targets import read_requirements
+
+    major_minor = ".".join(freeze.version.split(".")[:2])
+    environment = {"python_version": major_minor, "python_full_version": freeze.version}
+    problems, count = [], 0
+    for path in files:
+        try:
+            requirements, constraints = read_requirements(path)
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
+        for pin in requirements + constraints:
+            req = pin.requirement
+            if req.marker is not None and not req.marker.evaluate(environment):
+                continue
+            count += 1
+            have = freeze.dists.get(key(req.name), {}).get("version")
+            if have is not None and not req.specifier.contains(have, prereleases=True):
+                problems.append(f"{pin.where}: {line(str(req))[:120]} but {req.name} would be {have}")
+    return problems, count
+
+
 def import_modules(python: str, names: list[str], timeout: float, workdir: Path) -> tuple[Ran, dict]:
     """Import every top-level module of `names` in a subprocess of `python`; (the run, {name: {modules, errors}})."""
     out = workdir / f"imports-{os.getpid()}-{time.monotonic_ns()}.json"
@@ -634,7 +663,10 @@ class Proof:
 def steps_planned(target: Target) -> list[str]:
     """The proof's steps, in the words the preview uses."""
     planned = ["a throwaway venv rebuilt from the target's exact freeze (same Python)",
-               "install the candidate", "pip check", "import the upgraded distributions' top-level modules"]
+               "install the candidate", "pip check"]
+    if target.requirements or target.constraints:
+        planned.append("the requirements and constraints files still hold")
+    planned.append("import the upgraded distributions' top-level modules")
     if target.test:
         planned.append(f"test {target.test.describe()}")
     return planned
@@ -709,6 +741,12 @@ def prove(target: Target, changes: list[Change], freeze: Freeze | None = None, k
         if wrong:
             step("install", Ran(1, 0.0, ""), f"installed versions differ: {', '.join(wrong)}", ok=False)
             return _done(proof, start, store, keep)
+        if target.requirements or target.constraints:
+            problems, count = requirement_problems(target.requirements + target.constraints, after)
+            if not step("requirements", Ran(0 if not problems else 1, 0.0, ""),
+                        "; ".join(problems[:5]) or f"{count} requirements of the target's files hold",
+                        ok=not problems):
+                return _done(proof, start, store, keep)
         names = [after.dists[key(c.name)]["name"] for c in changes]
         names += sorted(d["name"] for k, d in after.dists.items() if k not in freeze.dists)
         ran, result = import_modules(python, names, left(), work)

@@ -103,8 +103,14 @@ class Upgrade(ActionKind):
         baseline = prove.check_problems(installer.check(target.python, 120))
         saved = prove.save_freeze(store, target.name, freeze, proposal.kind) if store else None
         proposal.context["freeze"] = freeze
-        moved = self._install(target, changes, freeze, installer, saved)
-        problem = _verify_in_place(target, changes, installer, baseline)
+        try:
+            moved = self._install(target, changes, freeze, installer, saved)
+            problem = _verify_in_place(target, changes, installer, baseline)
+        except ActionFailed:
+            raise
+        except BaseException:  # an emergency stop or a bug mid-upgrade: the target must not stay half-changed
+            _put_back_all(installer, target.python, freeze)
+            raise
         if problem:
             problems = prove.put_back(installer, target.python, _want_back(moved), INSTALL_TIMEOUT)
             raise ActionFailed(f"verification failed: {problem}; {_put_back_note(problems, saved)}")
@@ -177,6 +183,16 @@ def _verify_in_place(target: Target, changes: list[Change], installer: prove.Ins
         ran, result = prove.import_modules(target.python, names, 120, Path(work))
     problems = prove.import_problems(ran, result, names)
     return "; ".join(problems[:3]) if problems else None
+
+
+def _put_back_all(installer: prove.Installer, python: str, freeze: prove.Freeze) -> None:
+    """Best effort, bounded: whatever moved since `freeze` goes back (the freeze file stays for a person)."""
+    try:
+        moved = prove.diff(freeze, prove.read_freeze(python))
+        if moved:
+            prove.put_back(installer, python, _want_back(moved), 120)
+    except Exception:
+        pass
 
 
 def _want_back(moved: dict[str, list]) -> dict[str, list]:
