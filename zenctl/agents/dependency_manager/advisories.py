@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import dataclass, field
 
-from packaging.utils import canonicalize_name
+from zenctl.agents.dependency_manager.names import canonical as canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from zenctl.core import untrusted

@@ -26,6 +26,8 @@ MAX_LISTED = 5
 def proof_index(state_path, target: str) -> dict[str, list[dict]]:
     """The proof records (deps-apply's kinds write them beside the state, prove.store_for) of `target` by package,
     newest first."""
+    if not os.path.isdir(f"{state_path}.deps"):  # prove.store_for, without importing the kinds' module
+        return {}
     from zenctl.agents.dependency_manager import prove
 
     out: dict[str, list[dict]] = {}
@@ -314,7 +316,6 @@ class PythonScan:
             if target.test else None,
             "store": str(prove.store_for(self.ctx.state.path)),
             "changes": changes, "group": bucket["group"], "advisories": advisories,
-            "freeze": {d.name: d.version for d in facts.dists.values()},
         }
         listed = ", ".join(f"{c['name']} {c['from']} -> {c['to']}" for c in changes)
         why = {"deps.upgrade_security": "fixes " + ", ".join(a["id"] for a in advisories[:MAX_LISTED]),
@@ -326,9 +327,9 @@ class PythonScan:
 
 
 def _canon(name: str) -> str:
-    from packaging.utils import canonicalize_name
+    from zenctl.agents.dependency_manager.names import canonical
 
-    return canonicalize_name(name)
+    return canonical(name)
 
 
 def _affects_any(members):

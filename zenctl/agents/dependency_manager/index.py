@@ -7,20 +7,13 @@ target environment) is cached by the caller (in the agent's state) for a TTL. An
 garbage or 404s for everything becomes one error per index, never an exception.
 """
 
-import base64
 import datetime as dt
 import hashlib
 import json
 import os
-import urllib.error
 import urllib.parse
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from html.parser import HTMLParser
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from zenctl.core import untrusted
@@ -63,6 +56,9 @@ def env_key(python_version: str, tags: list[str] | None) -> str:
 
 def fetch(url: str, timeout: float) -> tuple[str, bytes, str]:
     """(content type, body, final url) of one GET. NotFound for 404; IndexFailure for the rest."""
+    import base64
+    import urllib.error
+    import urllib.request  # here, not at the top: a warm scan from the cache never loads http.client
     parts = urllib.parse.urlsplit(url)
     headers = {"Accept": ACCEPT, "User-Agent": "zenctl-deps"}
     if parts.scheme == "file":
@@ -103,30 +99,36 @@ def fetch(url: str, timeout: float) -> tuple[str, bytes, str]:
         raise IndexFailure(f"not an HTTP answer: {untrusted.line(str(exc))[:160]}") from None
 
 
-class _Links(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.files: list[dict] = []
-        self._attrs: dict | None = None
-        self._text = ""
+def _links_parser():
+    from html.parser import HTMLParser
 
-    def handle_starttag(self, tag, attrs):
-        if tag == "a":
-            self._attrs = dict(attrs)
+    class Links(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.files: list[dict] = []
+            self._attrs: dict | None = None
             self._text = ""
 
-    def handle_data(self, data):
-        if self._attrs is not None:
-            self._text += data
+        def handle_starttag(self, tag, attrs):
+            if tag == "a":
+                self._attrs = dict(attrs)
+                self._text = ""
 
-    def handle_endtag(self, tag):
-        if tag == "a" and self._attrs is not None:
-            href = self._attrs.get("href") or ""
-            name = urllib.parse.unquote(urllib.parse.urlsplit(href).path.rsplit("/", 1)[-1]) or self._text.strip()
-            yanked = self._attrs.get("data-yanked")
-            self.files.append({"filename": name, "requires-python": self._attrs.get("data-requires-python"),
-                               "yanked": yanked is not None})
-            self._attrs = None
+        def handle_data(self, data):
+            if self._attrs is not None:
+                self._text += data
+
+        def handle_endtag(self, tag):
+            if tag == "a" and self._attrs is not None:
+                href = self._attrs.get("href") or ""
+                path = urllib.parse.urlsplit(href).path
+                name = urllib.parse.unquote(path.rsplit("/", 1)[-1]) or self._text.strip()
+                yanked = self._attrs.get("data-yanked")
+                self.files.append({"filename": name, "requires-python": self._attrs.get("data-requires-python"),
+                                   "yanked": yanked is not None})
+                self._attrs = None
+
+    return Links()
 
 
 def parse(content_type: str, body: bytes) -> list[dict]:
@@ -139,7 +141,7 @@ def parse(content_type: str, body: bytes) -> list[dict]:
     text = body.decode("utf-8", errors="replace")
     if "<a" not in text.lower() and "<html" not in text.lower() and "<!doctype" not in text.lower():
         raise ValueError("neither PEP 691 JSON nor a PEP 503 HTML page")
-    parser = _Links()
+    parser = _links_parser()
     parser.feed(text)
     return parser.files
 
@@ -147,6 +149,8 @@ def parse(content_type: str, body: bytes) -> list[dict]:
 def _version_of(filename: str, project: str) -> tuple[str | None, frozenset | None]:
     """(version, wheel tags or None for an sdist) from a file name; (None, None) when it is neither."""
     if filename.endswith(".whl"):
+        from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
         try:
             _, version, _, tags = parse_wheel_filename(filename)
         except (InvalidWheelFilename, InvalidVersion):
@@ -177,6 +181,8 @@ def _time(value) -> float | None:
 def usable(files: list[dict], project: str, python_version: str, tags: list[str] | None) -> list[Release]:
     """The releases the target could install, oldest first: yanked files, pre-releases, files whose
     Requires-Python excludes the interpreter and wheels for other platforms dropped."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
     supported = set(tags) if tags else None
     python = Version(python_version)
     best: dict[str, float | None] = {}
@@ -257,6 +263,8 @@ def releases(projects: list[str], indexes: list[str], python_version: str, tags:
             return job, None, f"garbage answer ({untrusted.line(str(exc))[:120]})"
 
     if todo:
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool:
             results = list(pool.map(one, todo))
     else:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from zenctl.agents.dependency_manager.names import canonical as canonicalize_name
 
 from zenctl.core import untrusted
 

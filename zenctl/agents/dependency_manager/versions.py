@@ -7,7 +7,7 @@ from fnmatch import fnmatchcase
 from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name
+from zenctl.agents.dependency_manager.names import canonical as canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from zenctl.agents.dependency_manager.index import Release
