@@ -134,3 +134,13 @@ def test_bad_events_are_errors(tmp_path, text):
     (tmp_path / "X.yaml").write_text(text)
     db, errors = adv.load_dir(str(tmp_path))
     assert db == {} and len(errors) == 1
+
+
+def test_only_the_installed_packages_folders_are_read(tmp_path):
+    root = tmp_path / "db"
+    shutil.copytree(DATA, root)
+    (root / "vulns" / "django" / "BROKEN.yaml").write_text("id: [\n")  # never read: django is not installed
+    db, errors = adv.load_dir(str(root), packages={"requests", "pyyaml"})
+    assert set(db) == {"requests", "pyyaml"} and errors == []
+    db, errors = adv.load_dir(str(root))
+    assert "django" in db and len(errors) == 1

@@ -134,8 +134,10 @@ def parse_record(data: object, source: str) -> list[Advisory]:
     return out
 
 
-def load_dir(root: str) -> tuple[dict[str, list[Advisory]], list[str]]:
-    """Every advisory under `root` by package, and one line per file that could not be used."""
+def load_dir(root: str, packages: set[str] | None = None) -> tuple[dict[str, list[Advisory]], list[str]]:
+    """Every advisory under `root` by package, and one line per file that could not be used. With `packages`
+    (canonical names), the pypa layout's `vulns/<package>/` folders of other packages are not read at all (the
+    whole database is thousands of files; a host has a few hundred packages)."""
     import yaml
 
     try:
@@ -148,6 +150,8 @@ def load_dir(root: str) -> tuple[dict[str, list[Advisory]], list[str]]:
         return {}, [f"{untrusted.name(root)}: not a directory of advisories"]
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if packages is not None and os.path.basename(folder) == "vulns":
+            dirs[:] = [d for d in dirs if canonicalize_name(d) in packages]
         for name in sorted(files):
             if not name.endswith((".yaml", ".yml", ".json")):
                 continue

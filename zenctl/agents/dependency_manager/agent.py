@@ -62,20 +62,28 @@ class DependencyManagerAgent(BaseAgent):
         targets, implicit = targets_of(cfg)
         if self.only is not None:
             targets = {k: v for k, v in targets.items() if k == self.only}
-        db: dict[str, list[adv.Advisory]] = {}
-        if cfg.advisories:
-            db, errors = adv.load_dir(cfg.advisories)
-            if errors:
-                out.add(Finding("deps:advisories", "warning",
-                                f"{len(errors)} advisory file(s) could not be used (the rest were): {errors[0]}",
-                                evidence={"errors": errors[:100], "directory": cfg.advisories}))
+        errors: list[str] = []
+
+        def advisories_for(names: set[str]) -> dict[str, list[adv.Advisory]]:
+            """The offline advisories of these packages (only their folders are read), malformed files noted."""
+            if not cfg.advisories:
+                return {}
+            db, bad = adv.load_dir(cfg.advisories, packages=names)
+            errors.extend(e for e in bad if e not in errors)
+            return db
+
         for name, target in targets.items():
             if target.type == "apt":
                 from zenctl.agents.dependency_manager.aptscan import assess_apt
 
                 assess_apt(ctx, cfg, name, target, out)
             else:
-                PythonScan(ctx, cfg, name, target, db, implicit).run(out)
+                PythonScan(ctx, cfg, name, target, advisories_for, implicit).run(out)
+        if errors:
+            out.findings.insert(0, Finding(
+                "deps:advisories", "warning",
+                f"{len(errors)} advisory file(s) could not be used (the rest were): {errors[0]}",
+                evidence={"errors": errors[:100], "directory": cfg.advisories}))
         return out
 
 
@@ -83,8 +91,9 @@ class PythonScan:
     """One python target's scan."""
 
     def __init__(self, ctx: RunContext, cfg: DependencyManagerConfig, name: str, target: PythonTarget,
-                 db: dict, implicit: bool):
-        self.ctx, self.cfg, self.name, self.target, self.db, self.implicit = ctx, cfg, name, target, db, implicit
+                 advisories_for, implicit: bool):
+        self.ctx, self.cfg, self.name, self.target, self.implicit = ctx, cfg, name, target, implicit
+        self.advisories_for = advisories_for
 
     def run(self, out: Assessment) -> None:
         ctx, cfg, name, target = self.ctx, self.cfg, self.name, self.target
@@ -190,8 +199,9 @@ class PythonScan:
     def vulnerabilities(self, facts) -> tuple[dict[str, list[tuple[adv.Vulnerability, object]]], str | None]:
         """{package: [(vulnerability, affects(version) -> bool)]} from the offline directory and the service."""
         out: dict[str, list] = {}
+        db = self.advisories_for(set(facts.dists))
         for name, dist in facts.dists.items():
-            advisories = self.db.get(name)
+            advisories = db.get(name)
             if advisories:
                 for v in adv.match(dist.version, advisories):
                     ids = {v.id, *v.aliases}
