@@ -215,3 +215,15 @@ def test_rollback_removes_what_the_upgrade_added(zenctl, index):
     code, undone = zenctl.json("rollback", patch["id"], "-c", str(config))
     assert code == 0 and "child 2.0.0 -> (removed)" in undone["actions"][0]["message"], undone
     assert freeze(python) == original
+
+
+def test_rollback_works_from_the_wheel_cache_when_the_index_is_down(zenctl, index):
+    python, config = setup(zenctl, index, ["demo==1.0.0", "broken==1.0.0"])
+    original = freeze(python)
+    _, run = scan(zenctl, config)
+    fix = actions(run)[("deps.upgrade_security", "web:demo")]
+    assert fix["status"] == "applied", fix["message"]
+    index.stop()
+    code, undone = zenctl.json("rollback", fix["id"], "-c", str(config))
+    assert code == 0, [a["message"] for a in undone["actions"]] or undone["findings"]
+    assert freeze(python) == original

@@ -426,7 +426,7 @@ class UvInstaller(Installer):
     def install(self, python: str, pins: list[str], timeout: float, constraints: list[str] = (),
                 no_deps: bool = False, offline: bool = False) -> Ran:
         args = [self.uv, "pip", "install", "-q", *self._common(), "--python", python]
-        args += ["--offline"] if offline else self._index_args()
+        args += [*(["--offline"] if offline else []), *self._index_args()]  # the cache is keyed by the index
         args += ["--no-deps"] if no_deps else []
         for path in constraints:
             args += ["-c", path]
