@@ -553,8 +553,13 @@ def read_freeze(python: str, timeout: float = 60) -> Freeze:
     if not os.path.isfile(python) or not os.access(python, os.X_OK):
         raise ProofError(f"{line(python)} is not an executable file")
     with tempfile.TemporaryDirectory(prefix="zenctl-freeze-") as cwd:
-        done = subprocess.run([python, "-I", "-c", _FREEZE], capture_output=True, cwd=cwd, env=clean_env(),
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+        try:
+            done = subprocess.run([python, "-I", "-c", _FREEZE], capture_output=True, cwd=cwd, env=clean_env(),
+                                  timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise ProofError(f"{line(python)} did not list its packages within {timeout:g} s") from None
+        except OSError as exc:
+            raise ProofError(f"{line(python)} cannot run: {exc.strerror or exc}") from None
     if done.returncode != 0:
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise ProofError(f"{line(python)} could not list its packages: {line(tail[0])[:200]}")

@@ -132,6 +132,13 @@ def _upgrades(proposal: Proposal) -> list[tuple[str, str, str | None]]:
 
 def _undo(action: dict, check: bool) -> Proposal | str:
     """The `deps.apt_restore` that puts the previous versions back, or why it cannot."""
+    try:
+        return _undo_proposal(action, check)
+    except ActionFailed as exc:  # dpkg-query or apt-cache could not run
+        return f"not rolling back {action['id']} ({action['kind']} {action['target']}): {exc}"
+
+
+def _undo_proposal(action: dict, check: bool) -> Proposal | str:
     moved = (action.get("before") or {}).get("moved")
     what = f"{action['id']} ({action['kind']} {action['target']})"
     if not isinstance(moved, dict) or not moved:

@@ -112,7 +112,7 @@ class Upgrade(ActionKind):
             _put_back_all(installer, target.python, freeze)
             raise
         if problem:
-            problems = prove.put_back(installer, target.python, _want_back(moved), INSTALL_TIMEOUT)
+            problems = _put_back(installer, target.python, _want_back(moved), INSTALL_TIMEOUT)
             raise ActionFailed(f"verification failed: {problem}; {_put_back_note(problems, saved)}")
         steps = ", ".join(s.name for s in proof.steps)
         return Applied(f"upgraded {', '.join(c.describe() for c in changes)} in {line(target.name)} "
@@ -136,7 +136,7 @@ class Upgrade(ActionKind):
             raise ActionFailed(f"after the install, {exc}; the previous freeze is in {saved}") from None
         moved = prove.diff(freeze, after)
         if not ran.ok:
-            problems = prove.put_back(installer, target.python, _want_back(moved), INSTALL_TIMEOUT) if moved else []
+            problems = _put_back(installer, target.python, _want_back(moved), INSTALL_TIMEOUT) if moved else []
             raise ActionFailed(f"the install failed ({'timed out' if ran.code is None else f'exit {ran.code}'}: "
                                f"{prove._last(ran.tail)}); {_put_back_note(problems, saved)}")
         return moved
@@ -156,7 +156,7 @@ class Upgrade(ActionKind):
         if isinstance(freeze, prove.Freeze):
             store = target.store if target.store and target.store.is_dir() else None
             installer = prove.installer_for(target, store / "cache" if store else None)
-            problems = prove.put_back(installer, target.python, _want_back(prove.diff(freeze, now)), INSTALL_TIMEOUT)
+            problems = _put_back(installer, target.python, _want_back(prove.diff(freeze, now)), INSTALL_TIMEOUT)
             return f"{'; '.join(wrong)}; {_put_back_note(problems, None)}"
         return "; ".join(wrong)
 
@@ -185,12 +185,20 @@ def _verify_in_place(target: Target, changes: list[Change], installer: prove.Ins
     return "; ".join(problems[:3]) if problems else None
 
 
+def _put_back(installer: prove.Installer, python: str, want: dict[str, list], timeout: float) -> list[str]:
+    """prove.put_back, its own failure (the interpreter stopped answering) one more problem."""
+    try:
+        return prove.put_back(installer, python, want, timeout)
+    except (ProofError, OSError) as exc:
+        return [str(exc)]
+
+
 def _put_back_all(installer: prove.Installer, python: str, freeze: prove.Freeze) -> None:
     """Best effort, bounded: whatever moved since `freeze` goes back (the freeze file stays for a person)."""
     try:
         moved = prove.diff(freeze, prove.read_freeze(python))
         if moved:
-            prove.put_back(installer, python, _want_back(moved), 120)
+            _put_back(installer, python, _want_back(moved), 120)
     except Exception:
         pass
 
@@ -295,7 +303,7 @@ class Restore(ActionKind):
         try:
             before = prove.read_freeze(target.python)
             saved = prove.save_freeze(store, target.name, before, "deps.restore") if store else None
-            problems = prove.put_back(installer, target.python, want, INSTALL_TIMEOUT)
+            problems = _put_back(installer, target.python, want, INSTALL_TIMEOUT)
             after = prove.read_freeze(target.python)
         except (ProofError, OSError) as exc:
             raise ActionFailed(str(exc)) from None
