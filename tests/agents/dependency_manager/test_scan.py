@@ -284,3 +284,49 @@ def test_interpreter_key_changes_with_the_interpreter(venv, tmp_path):
     other = make_venv(tmp_path / "w", [], None, with_pip=False)
     assert interpreter_key(str(other)) != interpreter_key(str(venv))
     assert Path(venv).exists()
+
+
+def test_redirects_are_followed_and_credentials_stay_on_their_host(index):
+    ctype, body, final = idx.fetch(index.url.replace("127.0.0.1", "user:pw@127.0.0.1") + "DEMO/", 5)
+    assert final.endswith("/simple/demo/") and b"demo-1.0.0" in body
+    assert "pw" not in final
+
+
+def test_an_index_that_never_answers_is_bounded():
+    from tests.servers import Tarpit
+
+    with Tarpit() as pit:
+        start = time.monotonic()
+        with pytest.raises(idx.IndexFailure):
+            idx.fetch(f"http://127.0.0.1:{pit.port}/simple/demo/", 1)
+        assert time.monotonic() - start < 5
+
+
+def test_a_trickling_index_is_cut_at_the_timeout():
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    stop = threading.Event()
+
+    def trickle():
+        conn, _ = server.accept()
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000\r\n\r\n")
+        while not stop.wait(0.2):
+            try:
+                conn.sendall(b"<")
+            except OSError:
+                return
+        conn.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(idx.IndexFailure, match="too slow"):
+            idx.fetch(f"http://127.0.0.1:{server.getsockname()[1]}/simple/demo/", 1.5)
+    finally:
+        stop.set()
+        server.close()
+    assert time.monotonic() - start < 5

@@ -11,6 +11,8 @@ import datetime as dt
 import hashlib
 import json
 import os
+import threading
+import time
 import urllib.parse
 from dataclasses import dataclass
 
@@ -54,49 +56,176 @@ def env_key(python_version: str, tags: list[str] | None) -> str:
     return f"{python_version}:{digest}"
 
 
+_local = threading.local()  # each fetching thread keeps its connections alive (one TLS handshake per host)
+REDIRECTS = 5
+CHUNK = 1 << 16
+
+
 def fetch(url: str, timeout: float) -> tuple[str, bytes, str]:
-    """(content type, body, final url) of one GET. NotFound for 404; IndexFailure for the rest."""
+    """(content type, body, final url) of one GET, within `timeout` seconds in all (a trickling server cannot
+    hold a scan). NotFound for 404/410; IndexFailure for the rest. Credentials in the URL become Basic auth and
+    are not sent on to another host by a redirect."""
     import base64
-    import urllib.error
-    import urllib.request  # here, not at the top: a warm scan from the cache never loads http.client
+
     parts = urllib.parse.urlsplit(url)
-    headers = {"Accept": ACCEPT, "User-Agent": "zenctl-deps"}
     if parts.scheme == "file":
-        path = urllib.request.url2pathname(parts.path)
-        if os.path.isdir(path):
-            path = os.path.join(path, "index.html")
-        try:
-            with open(path, "rb") as handle:
-                return "text/html", handle.read(MAX_ANSWER + 1)[:MAX_ANSWER], url
-        except FileNotFoundError:
-            raise NotFound(url) from None
-        except OSError as exc:
-            raise IndexFailure(f"cannot read {path}: {exc.strerror}") from None
+        return _file(url, parts)
     if parts.scheme not in ("http", "https"):
         raise IndexFailure(f"unsupported index URL scheme {parts.scheme!r}")
+    headers = {"Accept": ACCEPT, "User-Agent": "zenctl-deps"}
     if parts.username or parts.password:
         user = urllib.parse.unquote(parts.username or "")
         password = urllib.parse.unquote(parts.password or "")
         headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-        host = parts.hostname + (f":{parts.port}" if parts.port else "")
-        url = urllib.parse.urlunsplit(parts._replace(netloc=host))
-    request = urllib.request.Request(url, headers=headers)
+    deadline = time.monotonic() + timeout
+    for _ in range(REDIRECTS + 1):
+        status, reason, ctype, location, body = _get(url, headers, timeout, deadline)
+        if status in (301, 302, 303, 307, 308) and location:
+            target = urllib.parse.urljoin(_bare(url), location)
+            if urllib.parse.urlsplit(target).netloc != urllib.parse.urlsplit(_bare(url)).netloc:
+                headers.pop("Authorization", None)
+            if urllib.parse.urlsplit(target).scheme not in ("http", "https"):
+                raise IndexFailure("redirected to a URL that is not http(s)")
+            url = target
+            continue
+        if status == 200:
+            return ctype, body, _bare(url)
+        if status in (404, 410):
+            raise NotFound(_bare(url))
+        raise IndexFailure(f"HTTP {status} {untrusted.line(reason)[:80]}")
+    raise IndexFailure(f"more than {REDIRECTS} redirects")
+
+
+def _bare(url: str) -> str:
+    """The URL without its userinfo."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return urllib.parse.urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
+
+
+def _file(url: str, parts) -> tuple[str, bytes, str]:
+    import urllib.request
+
+    path = urllib.request.url2pathname(parts.path)
+    if os.path.isdir(path):
+        path = os.path.join(path, "index.html")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 (the scheme is checked)
+        with open(path, "rb") as handle:
+            return "text/html", handle.read(MAX_ANSWER + 1)[:MAX_ANSWER], url
+    except FileNotFoundError:
+        raise NotFound(url) from None
+    except OSError as exc:
+        raise IndexFailure(f"cannot read {untrusted.name(path)}: {exc.strerror}") from None
+
+
+def _get(url: str, headers: dict, timeout: float, deadline: float):
+    """(status, reason, content type, location, body) of one request on this thread's kept-alive connection (or
+    through urllib when a proxy applies)."""
+    import http.client
+    import ssl
+    import urllib.request  # here, not at the top: a warm scan from the cache never loads http.client
+
+    parts = urllib.parse.urlsplit(url)
+    host, port = parts.hostname or "", parts.port
+    if urllib.request.getproxies() and not urllib.request.proxy_bypass(host):
+        return _via_urllib(_bare(url), headers, timeout)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    pool = getattr(_local, "pool", None)
+    if pool is None:
+        pool = _local.pool = {}
+    key = (parts.scheme, host, port)
+    for attempt in (0, 1):
+        conn = pool.get(key)
+        if conn is None:
+            kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+            conn = pool[key] = kind(host, port, timeout=timeout)
+        watchdog = None
+        try:
+            conn.request("GET", path, headers=headers)
+            # a server trickling its answer byte by byte keeps every recv under the socket timeout: at the
+            # deadline the socket is shut down under the reading thread
+            watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _shut, (conn,))
+            watchdog.daemon = True
+            watchdog.start()
+            answer = conn.getresponse()
+            body = _read(answer, deadline)
+            if time.monotonic() > deadline:
+                raise IndexFailure("too slow: the answer did not arrive within index_timeout")
+            return (answer.status, answer.reason, answer.getheader("Content-Type", ""),
+                    answer.getheader("Location"), body)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+            pool.pop(key, None).close()
+            if attempt:  # a kept-alive connection the server closed: once more on a new one
+                raise IndexFailure(f"unreachable: {untrusted.line(str(exc))[:160] or type(exc).__name__}") from None
+        except IndexFailure:
+            pool.pop(key, None).close()
+            raise
+        except http.client.HTTPException as exc:
+            pool.pop(key, None).close()
+            raise IndexFailure(f"not an HTTP answer ({type(exc).__name__})") from None
+        except ssl.SSLError as exc:
+            pool.pop(key, None).close()
+            raise IndexFailure(f"TLS: {untrusted.line(str(exc))[:160]}") from None
+        except (TimeoutError, OSError, ValueError) as exc:
+            pool.pop(key, None).close()
+            if time.monotonic() > deadline:
+                raise IndexFailure("too slow: the answer did not arrive within index_timeout") from None
+            raise IndexFailure(f"unreachable: {untrusted.line(str(exc))[:160] or type(exc).__name__}") from None
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+    raise IndexFailure("unreachable")
+
+
+def _shut(conn) -> None:
+    import socket
+
+    try:
+        if conn.sock is not None:
+            conn.sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _read(answer, deadline: float) -> bytes:
+    chunks, size = [], 0
+    while True:
+        if time.monotonic() > deadline:
+            raise IndexFailure("too slow: the answer did not arrive within index_timeout")
+        chunk = answer.read1(CHUNK)  # what has arrived (read() would wait for CHUNK bytes)
+        if not chunk:
+            answer.read()  # marks the answer complete, so the kept-alive connection can take the next request
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_ANSWER:
+            raise IndexFailure(f"answer larger than {MAX_ANSWER >> 20} MiB")
+        chunks.append(chunk)
+
+
+def _via_urllib(url: str, headers: dict, timeout: float):
+    """Through the proxy the environment names (http_proxy, https_proxy, no_proxy), as pip would."""
+    import urllib.error
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None  # fetch() follows redirects itself
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(urllib.request.Request(url, headers=headers), timeout=timeout) as answer:
             body = answer.read(MAX_ANSWER + 1)
             if len(body) > MAX_ANSWER:
                 raise IndexFailure(f"answer larger than {MAX_ANSWER >> 20} MiB")
-            return answer.headers.get("Content-Type", ""), body, answer.geturl()
+            return answer.status, answer.reason, answer.headers.get("Content-Type", ""), None, body
     except urllib.error.HTTPError as exc:
-        if exc.code in (404, 410):
-            raise NotFound(url) from None
-        raise IndexFailure(f"HTTP {exc.code} {untrusted.line(str(exc.reason))[:80]}") from None
+        return exc.code, str(exc.reason), "", exc.headers.get("Location"), b""
     except urllib.error.URLError as exc:
         raise IndexFailure(f"unreachable: {untrusted.line(str(exc.reason))[:160]}") from None
-    except (TimeoutError, OSError) as exc:
+    except (TimeoutError, OSError, ValueError) as exc:
         raise IndexFailure(f"unreachable: {untrusted.line(str(exc))[:160] or type(exc).__name__}") from None
-    except ValueError as exc:  # http.client's answers to garbage (a bad status line)
-        raise IndexFailure(f"not an HTTP answer: {untrusted.line(str(exc))[:160]}") from None
 
 
 def _links_parser():
