@@ -114,7 +114,7 @@ class PythonScan:
         except TargetError as exc:
             out.add(Finding(head, "unknown", f"target {name}: {exc}", evidence={"python": target.interpreter}))
             return
-        if key and slow is not cached:
+        if key and (cached is None or any(slow.get(k) != cached.get(k) for k in slow)):  # only what is new
             probes = {k: v for k, v in probes.items() if ctx.now - v.get("at", 0) < cfg.cache_ttl}
             probes[key] = {**slow, "at": cached.get("at", ctx.now) if cached else ctx.now}
             ctx.remember("probe_cache", dict(list(probes.items())[-50:]))
