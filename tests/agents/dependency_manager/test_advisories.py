@@ -144,3 +144,12 @@ def test_only_the_installed_packages_folders_are_read(tmp_path):
     assert set(db) == {"requests", "pyyaml"} and errors == []
     db, errors = adv.load_dir(str(root))
     assert "django" in db and len(errors) == 1
+
+
+def test_service_results_fold_by_alias():
+    a = adv.Vulnerability("PYSEC-1", ["CVE-1", "GHSA-1"], None, "1.0.1", "s")
+    b = adv.Vulnerability("CVE-1", ["GHSA-1"], "high", "1.0.2", "")
+    c = adv.Vulnerability("PYSEC-2", [], None, None, "")
+    folded = adv.fold([a, b, c])
+    assert [(v.id, v.aliases, v.fixed, v.severity) for v in folded] == [
+        ("PYSEC-1", ["GHSA-1", "CVE-1"], "1.0.2", "high"), ("PYSEC-2", [], None, None)]

@@ -270,3 +270,77 @@ def test_a_venv_given_as_a_world_writable_dir_is_refused(tmp_path, index, zenctl
                            f"      app:\n        python: {python}\n        index_url: {index.url}\n")
     code, run = zenctl.json("deps", "scan", "--dry-run", "--config", str(config))
     assert code == 3 and "writable by others" in run["findings"][0]["message"]
+
+
+class OsvApi:
+    """An OSV API (POST /v1/query) on 127.0.0.1 answering from records, as osv.dev does; `down` answers 503."""
+
+    def __init__(self, records: list[dict]):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from packaging.version import Version
+
+        from zenctl.agents.dependency_manager.advisories import match, parse_record
+
+        self.queries: list[dict] = []
+        self.down = False
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                query = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                owner.queries.append(query)
+                if owner.down:
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                name, version = query["package"]["name"], query["version"]
+                hits = [r for r in records if r["affected"][0]["package"]["name"] == name
+                        and match(version, parse_record(r, "api"))]
+                Version(version)
+                body = json.dumps({"vulns": hits} if hits else {}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/query"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_online_osv_service_through_pip_audit(env, tmp_path):
+    from tests.agents.dependency_manager.pyindex import demo_advisories
+
+    api = OsvApi(demo_advisories())
+    try:
+        config = env.write(extra=f"    advisory_service: osv\n    osv_url: {api.url}\n")
+        text = config.read_text().replace(f"    advisories: {tmp_path / 'adv'}\n", "")
+        config.write_text(text)
+        env.env["HOME"] = str(tmp_path / "home")  # pip-audit's cache
+        code, run = env.json("deps", "scan", "--dry-run", "--config", str(config))
+        demo = by_check(run)["deps:app:demo"]
+        assert code == 2 and demo["security"] and demo["evidence"]["fix"] == "1.0.1"
+        ids = {demo["evidence"]["advisories"][0]["id"], *demo["evidence"]["advisories"][0]["aliases"]}
+        assert "CVE-2099-0001" in ids and len(demo["evidence"]["advisories"]) == 1  # folded
+        assert ("deps.upgrade_security", "demo") in actions(run)
+        asked = len(api.queries)
+        api.down = True
+        code, run = env.json("deps", "scan", "--dry-run", "--config", str(config))  # cached: not asked again
+        assert len(api.queries) == asked and by_check(run)["deps:app:demo"]["security"]
+        code, run = env.json("deps", "scan", "--dry-run", "--config",
+                             str(env.write(extra=f"    advisory_service: osv\n    osv_url: {api.url}\n"
+                                                 "    cache_ttl: 0\n")))
+        assert by_check(run)["deps:app:advisories"]["status"] == "unknown"
+    finally:
+        api.close()

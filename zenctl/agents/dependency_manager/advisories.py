@@ -202,6 +202,31 @@ def match(version: str, advisories: list[Advisory]) -> list[Vulnerability]:
     return sorted(out, key=lambda x: _id_rank(x.id))
 
 
+def fold(vulns: list[Vulnerability]) -> list[Vulnerability]:
+    """Vulnerabilities that share an id or an alias as one (pip-audit reports a GHSA and a PYSEC record of one CVE
+    separately)."""
+    groups: list[tuple[set[str], list[Vulnerability]]] = []
+    for v in vulns:
+        ids = {v.id, *v.aliases}
+        joined = [g for g in groups if g[0] & ids]
+        for g in joined:
+            groups.remove(g)
+            ids |= g[0]
+        groups.append((ids, [v] + [m for g in joined for m in g[1]]))
+    out = []
+    for ids, members in groups:
+        primary = sorted(ids, key=_id_rank)[0]
+        fixes = [m.fixed for m in members]
+        severities = [m.severity for m in members if m.severity]
+        out.append(Vulnerability(
+            id=primary, aliases=sorted(ids - {primary}, key=_id_rank),
+            severity=max(severities, key=LEVELS.index) if severities else None,
+            fixed=None if None in fixes else max(fixes, key=Version), summary=next((m.summary for m in members
+                                                                                   if m.summary), ""),
+            fixes=sorted({f for m in members for f in m.fixes}, key=Version)))
+    return sorted(out, key=lambda x: _id_rank(x.id))
+
+
 def _id_rank(osv_id: str) -> tuple:
     """PYSEC first (the pypa database's own ids), then GHSA, then CVE, then the rest: pip-audit's order."""
     order = ("PYSEC-", "GHSA-", "CVE-")
@@ -258,14 +283,18 @@ def _roundup(value: float) -> float:
 
 # --- pip-audit's services (online) -------------------------------------------------------------------------
 def query_service(service: str, installed: dict[str, str], *, timeout: float, workers: int,
-                  cache: dict, now: float, ttl: float) -> tuple[dict[str, list[Vulnerability]], str | None]:
+                  cache: dict, now: float, ttl: float,
+                  osv_url: str | None = None) -> tuple[dict[str, list[Vulnerability]], str | None]:
     """Vulnerabilities of `installed` ({name: version}) from pip-audit's `osv` or `pypi` service, cached per
     (service, name, version) for `ttl`; (results, one error line or None)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from pip_audit._service import OsvService, PyPIService, ResolvedDependency, ServiceError
 
-    svc = OsvService(timeout=int(timeout)) if service == "osv" else PyPIService(timeout=int(timeout))
+    if service == "osv":
+        svc = OsvService(timeout=max(1, int(timeout)), **({"osv_url": osv_url} if osv_url else {}))
+    else:
+        svc = PyPIService(timeout=max(1, int(timeout)))
     out: dict[str, list[Vulnerability]] = {}
     todo = []
     for name, version in installed.items():
@@ -280,8 +309,8 @@ def query_service(service: str, installed: dict[str, str], *, timeout: float, wo
         name, version = job
         try:
             _, results = svc.query(ResolvedDependency(name=name, version=Version(version)))
-        except (ServiceError, InvalidVersion, OSError) as exc:
-            return job, None, str(exc)
+        except (ServiceError, InvalidVersion, OSError, ValueError, KeyError, TypeError) as exc:
+            return job, None, str(exc) or type(exc).__name__
         return job, results, None
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo) or 1))) as pool:
@@ -297,6 +326,7 @@ def query_service(service: str, installed: dict[str, str], *, timeout: float, wo
                                            severity=None, fixed=str(fixes[0]) if fixes else None,
                                            summary=(r.description or "").strip().splitlines()[0][:200]
                                            if r.description else "", fixes=[str(f) for f in fixes]))
+            vulns = fold(vulns)
             out[name] = vulns
             cache[f"{service}|{name}|{version}"] = [now, [vars(x) for x in vulns]]
     error = f"{len(errors)} of {len(todo)} lookups failed, first {errors[0]}" if errors else None

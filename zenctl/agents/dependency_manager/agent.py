@@ -213,7 +213,8 @@ class PythonScan:
         cache = self.ctx.recall("advisory_cache", {}) or {}
         found, error = adv.query_service(service, {n: d.version for n, d in facts.dists.items()},
                                          timeout=self.cfg.index_timeout, workers=self.cfg.index_workers,
-                                         cache=cache, now=self.ctx.now, ttl=self.cfg.cache_ttl)
+                                         cache=cache, now=self.ctx.now, ttl=self.cfg.cache_ttl,
+                                         osv_url=self.cfg.osv_url)
         self.ctx.remember("advisory_cache", {k: v for k, v in cache.items() if self.ctx.now - v[0] < self.cfg.cache_ttl})
         for name, vulns in found.items():
             known = {i for v, _ in out.get(name, []) for i in (v.id, *v.aliases)}

@@ -107,6 +107,8 @@ class DependencyManagerConfig(AgentConfig):
         None, description="Offline OSV advisory directory (pypa advisory-database layout, YAML or JSON).")
     advisory_service: Literal["auto", "osv", "pypi", "off"] = Field(
         "auto", description="pip-audit's online service: auto uses osv unless `advisories` is set.")
+    osv_url: str | None = Field(None, description="OSV API query endpoint for advisory_service osv (a mirror); "
+                                                  "default https://api.osv.dev/v1/query.")
     cache_ttl: Duration = Field(3600, description="How long index answers are reused from the state.")
     index_timeout: Duration = Field(15, gt=0, description="Seconds to wait for one index answer.")
     index_workers: int = Field(8, ge=1, le=64, description="Concurrent index requests.")
