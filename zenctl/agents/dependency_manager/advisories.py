@@ -177,34 +177,18 @@ def match(version: str, advisories: list[Advisory]) -> list[Vulnerability]:
         v = Version(version)
     except InvalidVersion:
         return []
-    hits = [a for a in advisories if a.affects(v)]
-    groups: list[tuple[set[str], list[Advisory]]] = []
-    for advisory in hits:
-        ids = {advisory.id, *advisory.aliases}
-        joined = [g for g in groups if g[0] & ids]
-        for g in joined:
-            groups.remove(g)
-            ids |= g[0]
-        groups.append((ids, [advisory] + [a for g in joined for a in g[1]]))
-    out = []
-    for ids, members in groups:
-        primary = sorted({a.id for a in members}, key=_id_rank)[0]
-        fixes = sorted({f for a in members for f in a.fixes(v)})
-        # the smallest version that leaves every member: a member without a fix in its range leaves none
-        per_member = [a.fixes(v) for a in members]
-        fixed = max((f[0] for f in per_member if f), default=None) if all(per_member) else None
-        severities = [a.severity for a in members if a.severity]
-        out.append(Vulnerability(
-            id=primary, aliases=sorted(ids - {primary}, key=_id_rank),
-            severity=max(severities, key=LEVELS.index) if severities else None,
-            fixed=str(fixed) if fixed else None, summary=next((a.summary for a in members if a.summary), ""),
-            fixes=[str(f) for f in fixes]))
-    return sorted(out, key=lambda x: _id_rank(x.id))
+    hits = []
+    for a in advisories:
+        if a.affects(v):
+            fixes = a.fixes(v)  # the smallest fixed version above `version` of the ranges that contain it
+            hits.append(Vulnerability(a.id, list(a.aliases), a.severity, str(fixes[0]) if fixes else None,
+                                      a.summary, [str(f) for f in fixes]))
+    return fold(hits)
 
 
 def fold(vulns: list[Vulnerability]) -> list[Vulnerability]:
     """Vulnerabilities that share an id or an alias as one (pip-audit reports a GHSA and a PYSEC record of one CVE
-    separately)."""
+    separately). Its fix leaves every member: the largest of their fixes, none if one has none."""
     groups: list[tuple[set[str], list[Vulnerability]]] = []
     for v in vulns:
         ids = {v.id, *v.aliases}
