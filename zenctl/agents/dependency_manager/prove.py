@@ -374,6 +374,23 @@ class Installer:
     def __init__(self, target: Target, cache: Path | None):
         self.target = target
         self.cache = cache
+        self._delegate: bool | None = None
+
+    def delegates(self) -> bool:
+        """True when the target's pip can act on another interpreter (`pip --python`, pip 22.3+): the proof venv
+        then needs no pip of its own, which saves ensurepip's seconds."""
+        if self._delegate is None:
+            ran = run([self.target.python, "-I", "-c", "import pip; print(pip.__version__)"], 30)
+            try:
+                self._delegate = ran.ok and Version(ran.tail.strip()) >= Version("22.3")
+            except InvalidVersion:
+                self._delegate = False
+        return self._delegate
+
+    def _pip(self, python: str) -> list[str]:
+        if python != self.target.python and self.delegates():
+            return [self.target.python, "-I", "-m", "pip", "--python", python]
+        return [python, "-I", "-m", "pip"]
 
     def _index_args(self) -> list[str]:
         args = ["--index-url", self.target.index_url] if self.target.index_url else []
@@ -382,11 +399,12 @@ class Installer:
         return args
 
     def venv(self, dest: Path, timeout: float) -> Ran:
-        return run([self.target.python, "-I", "-m", "venv", str(dest)], timeout)
+        bare = ["--without-pip"] if self.delegates() else []
+        return run([self.target.python, "-I", "-m", "venv", *bare, str(dest)], timeout)
 
     def install(self, python: str, pins: list[str], timeout: float, constraints: list[str] = (),
                 no_deps: bool = False, offline: bool = False) -> Ran:
-        args = [python, "-I", "-m", "pip", "install", "--no-input", "--disable-pip-version-check", "-q"]
+        args = [*self._pip(python), "install", "--no-input", "--disable-pip-version-check", "-q"]
         args += ["--no-index"] if offline else self._index_args()
         args += ["--cache-dir", str(self.cache)] if self.cache else ["--no-cache-dir"]
         args += ["--no-deps"] if no_deps else []
@@ -399,10 +417,10 @@ class Installer:
         return clean_env({"PIP_CONFIG_FILE": os.devnull} if self.target.index_url else None)
 
     def uninstall(self, python: str, names: list[str], timeout: float) -> Ran:
-        return run([python, "-I", "-m", "pip", "uninstall", "-y", "-q", "--", *names], timeout, env=self._env())
+        return run([*self._pip(python), "uninstall", "-y", "-q", "--", *names], timeout, env=self._env())
 
     def check(self, python: str, timeout: float) -> Ran:
-        return run([python, "-I", "-m", "pip", "check"], timeout, env=self._env())
+        return run([*self._pip(python), "check"], timeout, env=self._env())
 
 
 class UvInstaller(Installer):
