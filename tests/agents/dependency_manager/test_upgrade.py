@@ -227,3 +227,19 @@ def test_rollback_works_from_the_wheel_cache_when_the_index_is_down(zenctl, inde
     code, undone = zenctl.json("rollback", fix["id"], "-c", str(config))
     assert code == 0, [a["message"] for a in undone["actions"]] or undone["findings"]
     assert freeze(python) == original
+
+
+@pytest.mark.parametrize("change", [{"name": "--index-url=http://evil/", "from": "1.0.0", "to": "1.0.1"},
+                                    {"name": "demo", "from": "1.0.0", "to": "1.0.1 --pre"},
+                                    {"name": "demo @ file:///etc", "from": "1.0.0", "to": "1.0.1"}, "demo==1.0.1"])
+def test_hostile_names_and_versions_fail_the_action_before_anything_runs(tmp_path, change):
+    from zenctl.core.actions import ActionFailed, Proposal, get_kind
+
+    python = tmp_path / "never-run"
+    proposal = Proposal("deps.upgrade_security", "web:demo", {"target": "web", "python": str(python),
+                                                              "changes": [change]}, "test")
+    kind = get_kind("deps.upgrade_security")
+    assert ": refused: " in kind.preview(proposal)  # the dry-run says so; a preview never raises
+    with pytest.raises(ActionFailed, match="not a valid|must be a mapping"):
+        kind.apply(proposal)
+    assert "nothing changed" in str(pytest.raises(ActionFailed, kind.apply, proposal).value)

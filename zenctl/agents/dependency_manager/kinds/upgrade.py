@@ -62,6 +62,7 @@ class Upgrade(ActionKind):
         p = proposal.params
         try:
             target = Target.from_params(proposal.target, p)
+            prove.parse_changes(p.get("changes"))
             steps = "; ".join(prove.steps_planned(target))
             index = f" from {line(target.index_url)}" if target.index_url else ""
         except ProofError as exc:
