@@ -153,3 +153,17 @@ def test_service_results_fold_by_alias():
     folded = adv.fold([a, b, c])
     assert [(v.id, v.aliases, v.fixed, v.severity) for v in folded] == [
         ("PYSEC-1", ["GHSA-1", "CVE-1"], "1.0.2", "high"), ("PYSEC-2", [], None, None)]
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly(tmp_path):
+    import time
+
+    lines = ["id: BOMB", "a0: &a0 ['1.0', '1.1', '1.2', '1.3', '1.4', '1.5', '1.6', '1.7', '1.8', '1.9']"]
+    for i in range(1, 9):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    lines += ["affected:", "- package: {name: p, ecosystem: PyPI}", "  versions: *a8"]
+    (tmp_path / "BOMB.yaml").write_text("\n".join(lines) + "\n")
+    start = time.monotonic()
+    db, errors = adv.load_dir(str(tmp_path))
+    assert db == {} and len(errors) == 1 and "not a version" in errors[0]
+    assert time.monotonic() - start < 5

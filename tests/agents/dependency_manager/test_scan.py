@@ -330,3 +330,21 @@ def test_a_trickling_index_is_cut_at_the_timeout():
         stop.set()
         server.close()
     assert time.monotonic() - start < 5
+
+
+def test_an_interpreter_that_prints_without_end_is_bounded(tmp_path):
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\nexec yes 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'\n")
+    fake.chmod(0o755)
+    start = time.monotonic()
+    with pytest.raises(TargetError, match="is not a Python interpreter"):
+        probe(str(fake))
+    assert time.monotonic() - start < 30
+
+
+def test_an_interpreter_that_hangs_is_cut(tmp_path):
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\nexec sleep 60\n")
+    fake.chmod(0o755)
+    with pytest.raises(TargetError, match="did not answer within 1s"):
+        probe(str(fake), timeout=1)

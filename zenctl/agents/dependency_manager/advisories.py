@@ -18,6 +18,9 @@ from packaging.version import InvalidVersion, Version
 from zenctl.core import untrusted
 
 MAX_FILE = 8 << 20
+# YAML aliases can make a small file a huge structure (one list referenced a million times): bounds per record
+MAX_AFFECTED = 1000
+LIMITS = {"ranges": 1000, "events": 10_000, "versions": 200_000}
 LEVELS = ("low", "medium", "high", "critical")
 
 
@@ -92,7 +95,16 @@ def parse_record(data: object, source: str) -> list[Advisory]:
     aliases = [str(a) for a in data.get("aliases") or [] if isinstance(a, str)]
     severity = _severity(data)
     summary = str(data.get("summary") or data.get("details") or "").strip().splitlines()[:1]
+    if len(affected) > MAX_AFFECTED:
+        raise ValueError(f"more than {MAX_AFFECTED} affected entries")
     out = []
+    budget = dict(LIMITS)
+
+    def spend(what: str, count: int) -> None:
+        budget[what] -= count
+        if budget[what] < 0:
+            raise ValueError(f"too many {what} (more than {LIMITS[what]})")
+
     for item in affected:
         if not isinstance(item, dict):
             raise ValueError("an `affected` entry is not a mapping")
@@ -102,10 +114,12 @@ def parse_record(data: object, source: str) -> list[Advisory]:
         if not isinstance(package.get("name"), str):
             raise ValueError("an affected package has no name")
         ranges = []
+        spend("ranges", len(item.get("ranges") or []))
         for r in item.get("ranges") or []:
             if not isinstance(r, dict) or r.get("type") not in ("ECOSYSTEM", "SEMVER"):
                 continue
             events = []
+            spend("events", len(r.get("events") or []))
             for event in r.get("events") or []:
                 if not isinstance(event, dict) or len(event) != 1:
                     raise ValueError("a range event is not one key: value")
@@ -114,6 +128,8 @@ def parse_record(data: object, source: str) -> list[Advisory]:
                     raise ValueError(f"unknown range event {kind!r}")
                 if kind == "limit":
                     continue
+                if not isinstance(value, (str, int, float)):
+                    raise ValueError(f"a {kind} event that is not a version")
                 if kind == "introduced" and str(value) == "0":
                     events.append((kind, None))
                     continue
@@ -123,7 +139,10 @@ def parse_record(data: object, source: str) -> list[Advisory]:
                     continue  # a legacy version string PEP 440 cannot order: that event cannot be evaluated
             ranges.append(sorted(events, key=_sort_key))
         versions = set()
+        spend("versions", len(item.get("versions") or []))
         for v in item.get("versions") or []:
+            if not isinstance(v, (str, int, float)):
+                raise ValueError("a `versions` entry that is not a version")
             try:
                 versions.add(Version(str(v)))
             except InvalidVersion:

@@ -203,19 +203,14 @@ def probe(python: str, *, index_url: str | None = None, extra_index_urls: list[s
     if not os.path.isfile(python) or not os.access(python, os.X_OK):
         raise TargetError(f"{shown}: not an executable file")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    returncode, stdout, stderr = _run_bounded([python, "-I", "-c", PROBE, *want], env, timeout, shown)
+    if returncode != 0 or len(stdout) > MAX_OUTPUT:
+        last = stderr.decode(errors="replace").strip().splitlines()[-1:]
+        why = untrusted.line(last[0]) if last else (f"exit status {returncode}" if returncode else
+                                                    f"more than {MAX_OUTPUT >> 20} MiB of output")
+        raise TargetError(f"{shown}: is not a Python interpreter zenctl can read ({why[:200]})")
     try:
-        done = subprocess.run([python, "-I", "-c", PROBE, *want], capture_output=True, timeout=timeout, env=env,
-                              stdin=subprocess.DEVNULL, cwd="/")
-    except subprocess.TimeoutExpired:
-        raise TargetError(f"{shown}: did not answer within {timeout:g}s") from None
-    except OSError as exc:
-        raise TargetError(f"{shown}: cannot run it ({exc.strerror or exc}); is it a Python interpreter?") from None
-    if done.returncode != 0 or len(done.stdout) > MAX_OUTPUT:
-        tail = untrusted.line(done.stderr.decode(errors="replace").strip().splitlines()[-1:][0]
-                              if done.stderr.strip() else f"exit status {done.returncode}")
-        raise TargetError(f"{shown}: is not a Python interpreter zenctl can read ({tail[:200]})")
-    try:
-        data = json.loads(done.stdout)
+        data = json.loads(stdout)
         dists = data["dists"]
         version = str(data["version"])
     except (ValueError, KeyError, TypeError):
@@ -258,6 +253,31 @@ def _host_tags(data: dict) -> list[str] | None:
     platforms = list(tags.platform_tags())
     found = [*tags.cpython_tags(version, [abi], platforms), *tags.compatible_tags(version, f"cp{nodot}", platforms)]
     return [str(t) for t in found][:5000]
+
+
+def _run_bounded(argv: list[str], env: dict, timeout: float, shown: str) -> tuple[int, bytes, bytes]:
+    """Run the probe with its output in files the kernel caps (RLIMIT_FSIZE), so an interpreter that prints without
+    end cannot fill zenctl's memory: (exit status, stdout, stderr tail)."""
+    import resource
+    import tempfile
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_OUTPUT + 1, MAX_OUTPUT + 1))
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            done = subprocess.run(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, timeout=timeout, env=env,
+                                  cwd="/", preexec_fn=cap)  # noqa: PLW1509 (no threads run at this point)
+        except subprocess.TimeoutExpired:
+            raise TargetError(f"{shown}: did not answer within {timeout:g}s") from None
+        except OSError as exc:
+            raise TargetError(f"{shown}: cannot run it ({exc.strerror or exc}); is it a Python interpreter?") \
+                from None
+        out.seek(0)
+        stdout = out.read(MAX_OUTPUT + 1)
+        size = err.seek(0, os.SEEK_END)
+        err.seek(max(0, size - 4096))
+        return done.returncode, stdout, err.read()
 
 
 def index_settings(pip_config: dict[str, str], index_url: str | None,
