@@ -5,6 +5,7 @@ the pypa advisory-database layout. Shared by the scan and the apply tests and by
     with PyIndex(tmp_path / "index", demo_dists()) as index:
         index.url          # http://127.0.0.1:PORT/simple/ (pass as --index-url / index_url)
         index.stop()       # the index goes down (connection refused) mid-test
+        index.down_after = 2   # ...or after two more answers, in the middle of a scan (connections dropped)
         index.mode = "garbage" | "404" | "500" | "html" | "ok"   # hostile answers; html: PEP 503 only
         index.hits         # request paths served, to check the cache
 
@@ -129,6 +130,7 @@ class PyIndex:
         self.files = self.root / "files"
         self.dists = list(dists)
         self.mode = "ok"
+        self.down_after: int | None = None  # answer this many requests more, then hang up on every one (mid-run)
         self.hits: list[str] = []
         self._hits_lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -203,6 +205,13 @@ class PyIndex:
 
     def _answer(self, h: BaseHTTPRequestHandler) -> None:
         path = h.path.split("?", 1)[0]
+        if self.down_after is not None:
+            with self._hits_lock:
+                self.down_after -= 1
+                gone = self.down_after < 0
+            if gone:  # the index went down in the middle of a scan: the connection drops, no answer
+                h.close_connection = True
+                return None
         if self.mode == "404":
             return self._send(h, 404, b"not found", "text/plain")
         if self.mode == "500":

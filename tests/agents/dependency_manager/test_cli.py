@@ -344,3 +344,23 @@ def test_online_osv_service_through_pip_audit(env, tmp_path):
         assert by_check(run)["deps:app:advisories"]["status"] == "unknown"
     finally:
         api.close()
+
+
+def test_index_going_down_mid_scan_changes_nothing(env):
+    before = freeze(env.python)
+    env.index.down_after = 2  # two projects answered, then every connection dropped
+    try:
+        code, run = env.json("deps", "scan", "--config", str(env.write(extra="    cache_ttl: 0\n")))
+    finally:
+        env.index.down_after = None
+    f = by_check(run)["deps:app:index"]
+    assert f["status"] == "unknown" and "3 of 5 projects failed" in f["message"]
+    assert run["actions"] == [] and freeze(env.python) == before
+
+
+def test_show_json(env):
+    code, data = env.json("deps", "show", "demo", "--config", str(env.write()))
+    assert code == 0 and data["package"] == "demo"
+    [entry] = data["targets"]
+    assert entry["installed"] == "1.0.0" and [v["version"] for v in entry["versions"]] == ["1.0.1", "1.1.0", "2.0.0"]
+    assert entry["advisories"][0]["id"] == "PYSEC-2099-1" and entry["proof"] is None
