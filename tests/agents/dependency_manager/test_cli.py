@@ -3,6 +3,7 @@ index (pyindex) and an OSV directory; bad inputs give one clear line or finding 
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -364,3 +365,27 @@ def test_show_json(env):
     [entry] = data["targets"]
     assert entry["installed"] == "1.0.0" and [v["version"] for v in entry["versions"]] == ["1.0.1", "1.1.0", "2.0.0"]
     assert entry["advisories"][0]["id"] == "PYSEC-2099-1" and entry["proof"] is None
+
+
+def test_severity_gate(env):
+    config = env.write(extra="    security_min_severity: critical\n")
+    _, run = env.json("deps", "scan", "--dry-run", "--config", str(config))
+    f = by_check(run)
+    demo = f["deps:app:demo"]  # HIGH (its GHSA record): below the gate
+    assert demo["status"] == "warning" and not demo["security"] and "below security_min_severity" in demo["message"]
+    assert ("deps.upgrade_security", "demo") not in actions(run)
+    assert f["deps:app:child"]["security"]  # no severity known: counts as meeting the gate
+
+
+def test_a_security_fix_that_needs_a_major_is_a_major_upgrade(env, tmp_path):
+    from tests.agents.dependency_manager.pyindex import osv_record
+
+    shutil.rmtree(tmp_path / "adv")
+    build_osv_dir(tmp_path / "adv", [osv_record("PYSEC-2099-9", "demo", introduced="1.0.0", fixed="2.0.0")])
+    _, run = env.json("deps", "scan", "--dry-run", "--config", str(env.write()))
+    acts = actions(run)
+    major = acts[("deps.upgrade_major", "demo")]
+    assert major["params"]["changes"][0] == {"name": "demo", "from": "1.0.0", "to": "2.0.0", "update_type": "major",
+                                             "security": True}
+    assert major["mode"] == "disabled" and ("deps.upgrade_security", "demo") not in acts
+    assert by_check(run)["deps:app:demo"]["status"] == "critical"
