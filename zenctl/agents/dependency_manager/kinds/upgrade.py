@@ -102,7 +102,11 @@ class Upgrade(ActionKind):
                                f"('zenctl deps show {changes[0].name}' has its output)")
         installer = prove.installer_for(target, store / "cache" if store else None)
         baseline = prove.check_problems(installer.check(target.python, 120))
-        saved = prove.save_freeze(store, target.name, freeze, proposal.kind) if store else None
+        try:
+            saved = prove.save_freeze(store, target.name, freeze, proposal.kind) if store else None
+        except OSError as exc:
+            raise ActionFailed(f"cannot keep the freeze before the upgrade in {store}: {exc.strerror}; "
+                               "nothing changed") from None
         proposal.context["freeze"] = freeze
         try:
             moved = self._install(target, changes, freeze, installer, saved)
