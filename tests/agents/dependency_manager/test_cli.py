@@ -389,3 +389,35 @@ def test_a_security_fix_that_needs_a_major_is_a_major_upgrade(env, tmp_path):
                                              "security": True}
     assert major["mode"] == "disabled" and ("deps.upgrade_security", "demo") not in acts
     assert by_check(run)["deps:app:demo"]["status"] == "critical"
+
+
+def test_index_credentials_never_reach_the_output_or_the_state(env, tmp_path):
+    secret = env.index.url.replace("127.0.0.1", "deploy:t0ps3cret@127.0.0.1")
+    config = env.config(env.write().read_text().replace(f"index_url: {env.index.url}", f"index_url: {secret}"))
+    done = env("deps", "scan", "--dry-run", "--json", "--config", str(config))
+    assert done.returncode == 2 and "t0ps3cret" not in done.stdout + done.stderr
+    run = json.loads(done.stdout)
+    assert actions(run)[("deps.upgrade_security", "demo")]["params"]["index_url"] == env.index.url
+    assert "t0ps3cret" not in env.db.read_bytes().decode(errors="replace")
+
+
+def test_netrc_credentials_are_used(env, tmp_path):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login deploy password fromnetrc\n")
+    netrc.chmod(0o600)
+    seen = []
+    original = env.index._answer
+
+    def record(h):
+        seen.append(h.headers.get("Authorization"))
+        return original(h)
+
+    env.index._answer = record
+    try:
+        code, run = env.json("deps", "scan", "--dry-run", "--config", str(env.write(extra="    cache_ttl: 0\n")),
+                             env={"NETRC": str(netrc)})
+    finally:
+        env.index._answer = original
+    import base64
+
+    assert "Basic " + base64.b64encode(b"deploy:fromnetrc").decode() in seen

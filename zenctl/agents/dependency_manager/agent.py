@@ -116,7 +116,8 @@ class PythonScan:
             return
         if key and (cached is None or any(slow.get(k) != cached.get(k) for k in slow)):  # only what is new
             probes = {k: v for k, v in probes.items() if ctx.now - v.get("at", 0) < cfg.cache_ttl}
-            probes[key] = {**slow, "at": cached.get("at", ctx.now) if cached else ctx.now}
+            keep = {k: v for k, v in slow.items() if k != "pip_config" or "@" not in json.dumps(v)}  # no secrets
+            probes[key] = {**keep, "at": cached.get("at", ctx.now) if cached else ctx.now}
             ctx.remember("probe_cache", dict(list(probes.items())[-50:]))
         can_act = True
         pins: list = []
@@ -319,7 +320,10 @@ class PythonScan:
                 advisories.append({k: a[k] for k in ("id", "aliases", "fixed", "severity", "package")})
         params = {
             "target": self.name, "type": "python", "python": facts.python,
-            "index_url": facts.index_url, "extra_index_urls": facts.extra_index_urls,
+            # stored with the action and printed by --json: never the credentials (pip and uv read them from
+            # ~/.netrc; the full URLs are in the proposal's context, which is never written)
+            "index_url": idx.secret_free(facts.index_url),
+            "extra_index_urls": [idx.secret_free(u) for u in facts.extra_index_urls],
             "requirements": [os.path.abspath(p) for p in target.requirements],
             "constraints": [os.path.abspath(p) for p in target.constraints],
             "test": {"argv": target.test.command, "timeout": target.test.timeout,
@@ -334,7 +338,8 @@ class PythonScan:
                                                         if advisories else ""),
                "deps.upgrade_minor": "minor upgrade", "deps.upgrade_patch": "patch upgrade"}[kind]
         where = f"{self.name}:group:{bucket['group']}" if bucket["group"] else f"{self.name}:{changes[0]['name']}"
-        return Proposal(kind, where, params, untrusted.line(f"{listed}: {why}"), bucket["check"])
+        context = {"index_url": facts.index_url, "extra_index_urls": facts.extra_index_urls}
+        return Proposal(kind, where, params, untrusted.line(f"{listed}: {why}"), bucket["check"], context=context)
 
 
 def _canon(name: str) -> str:

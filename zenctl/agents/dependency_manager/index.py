@@ -77,6 +77,10 @@ def fetch(url: str, timeout: float) -> tuple[str, bytes, str]:
         user = urllib.parse.unquote(parts.username or "")
         password = urllib.parse.unquote(parts.password or "")
         headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    else:
+        login = _netrc(parts.hostname or "")
+        if login:
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{login[0]}:{login[1]}".encode()).decode()
     deadline = time.monotonic() + timeout
     for _ in range(REDIRECTS + 1):
         status, reason, ctype, location, body = _get(url, headers, timeout, deadline)
@@ -94,6 +98,27 @@ def fetch(url: str, timeout: float) -> tuple[str, bytes, str]:
             raise NotFound(_bare(url))
         raise IndexFailure(f"HTTP {status} {untrusted.line(reason)[:80]}")
     raise IndexFailure(f"more than {REDIRECTS} redirects")
+
+
+_NETRC: dict = {}
+
+
+def _netrc(host: str) -> tuple[str, str] | None:
+    """(login, password) for `host` from ~/.netrc (or $NETRC), as pip and uv read it; None when there is none."""
+    if "entries" not in _NETRC:
+        import netrc
+
+        try:
+            _NETRC["entries"] = netrc.netrc(os.environ.get("NETRC") or None).hosts
+        except (OSError, netrc.NetrcParseError):
+            _NETRC["entries"] = {}
+    found = _NETRC["entries"].get(host) or _NETRC["entries"].get("default")
+    return (found[0] or "", found[2] or "") if found else None
+
+
+def secret_free(url: str) -> str:
+    """The URL without its credentials (what goes into stored action parameters)."""
+    return _bare(url)
 
 
 def _bare(url: str) -> str:
@@ -367,7 +392,7 @@ def releases(projects: list[str], indexes: list[str], python_version: str, tags:
     present: set[str] = set()
     for index in indexes:
         for project in projects:
-            entry = cache.get(f"{index}|{project}|{env}")
+            entry = cache.get(f"{_bare(index)}|{project}|{env}")
             if entry and now - entry[0] < ttl:
                 if entry[1] is not None:
                     present.add(project)
@@ -408,14 +433,14 @@ def releases(projects: list[str], indexes: list[str], python_version: str, tags:
             present.add(project)
             for r in rels:
                 _merge(found[project], r.version, r.uploaded)
-        cache[f"{index}|{project}|{env}"] = [now, None if rels is None else [[r.version, r.uploaded] for r in rels]]
+        cache[f"{_bare(index)}|{project}|{env}"] = [now, None if rels is None else [[r.version, r.uploaded] for r in rels]]
     errors = {shown_url(i): f"{len(f)} of {len(projects)} projects failed, first {f[0]}" for i, f in failures.items()}
     for index, count in notfound.items():
         asked = sum(1 for i, _ in todo if i == index)
         if count == asked == len(projects) >= 2 and index not in failures:
             errors[shown_url(index)] = f"404 for every one of the {count} projects asked: is the index URL right?"
             for project in projects:  # a wrong URL: do not cache its 404s
-                cache.pop(f"{index}|{project}|{env}", None)
+                cache.pop(f"{_bare(index)}|{project}|{env}", None)
     _prune(cache, now, ttl)
     return Outcome(
         releases={p: [Release(v, t) for v, t in sorted(found[p].items(), key=lambda kv: Version(kv[0]))]
