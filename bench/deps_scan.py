@@ -6,6 +6,7 @@ pyindex), installs every project at 1.0.0 into a real venv (with pip, for the pe
   pip list --outdated --index-url URL        (the peer: the venv's own pip; pip.conf and PIP_* ignored)
   zenctl deps scan --dry-run (cold: a new state, nothing cached)
   zenctl deps scan --dry-run (warm: the index answers cached in the state, TTL 1 h)
+  zenctl deps scan --dry-run of an empty venv (zenctl's fixed cost on this machine, for scale)
 and checks both name the same outdated packages with the same latest versions. Scratch files: bench/.peers/deps_scan.
 
     uv run python bench/deps_scan.py [--packages 100] [--repeat 3]
@@ -103,6 +104,16 @@ def main() -> None:
             run = json.loads(done.stdout)
             for _ in range(2):
                 timed(scan, env, warm)
+        # zenctl's fixed cost (start-up, config, state, runtime) on this machine: the same scan of an empty venv
+        empty = make_venv(WORK / "empty", [], None, with_pip=False)
+        base_config = WORK / "empty.yaml"
+        base_config.write_text(config.read_text().replace(str(python), str(empty)))
+        base_config.chmod(0o600)
+        baseline: list[float] = []
+        base = [ZENCTL, "deps", "scan", "--dry-run", "-q", "--config", str(base_config), "--db",
+                str(WORK / "empty-state" / "zenctl.db")]
+        for _ in range(args.repeat + 1):
+            timed(base, env, baseline)
         hits_before = len(index.hits)
         timed(scan, env)
         assert len(index.hits) == hits_before, "the warm scan asked the index"
@@ -122,10 +133,14 @@ def main() -> None:
     show("pip list --outdated", pip_times)
     show("zenctl deps scan (cold)", cold)
     show("zenctl deps scan (warm)", warm)
+    show("baseline: an empty venv", baseline)
     print(f"speed-up cold: {med(pip_times) / med(cold):.1f}x wall, "
           f"{CPU[id(pip_times)] / len(pip_times) / (CPU[id(cold)] / len(cold)):.1f}x CPU (target >= 5x); "
           f"warm: {med(warm):.3f} s wall (target < 0.5 s); machine load {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} CPUs")
+    print(f"the 100 packages' own share of a warm scan: {med(warm) - med(baseline):.3f} s wall, "
+          f"{CPU[id(warm)] / len(warm) - CPU[id(baseline)] / len(baseline):.3f} s CPU (the rest is zenctl's fixed "
+          "start-up and run cost, the same for an empty target)")
     print(f"same outdated packages and latest versions as pip: {same} ({len(ours)} outdated)")
     if not same:
         print("  only pip :", sorted(set(pip_latest.items()) - set(ours.items()))[:10])
