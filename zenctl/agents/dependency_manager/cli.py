@@ -109,7 +109,7 @@ def commands() -> list[tuple[str, object]]:
     def show(package: Annotated[str, typer.Argument(help="Distribution name, e.g. requests.")],
              config: ConfigOpt = None, db: DbOpt = None, json: JsonOpt = False) -> None:
         """Show PACKAGE in every python target: installed version, the index's newer versions with their update
-        type, known advisories and the last proof's output. Exit 0, 1 when no target has it."""
+        type, known advisories and the last proof's output. Exit 0, 1 when no target has it, 3 for a bad name."""
         raise typer.Exit(deps_show(package, config, db, json))
 
     return [("deps", app)]
