@@ -178,3 +178,31 @@ def test_the_targets_requirements_files_must_still_hold(tmp_path, index):
     requirements.write_text("demo >= = 1\n")
     proof = prove.prove(t, changes(("demo", "1.0.0", "1.0.1")))
     assert not proof.ok and f"{requirements}:1" in proof.reason
+
+
+def test_a_distribution_installed_from_a_file_is_listed_as_skipped_not_fatal(tmp_path, index):
+    from tests.agents.dependency_manager.pyindex import Dist, build_wheel
+
+    t = target(tmp_path, index)
+    wheel = build_wheel(Dist("localonly", "0.1", body=""), tmp_path / "wheels")
+    import subprocess
+
+    subprocess.run(["uv", "pip", "install", "-q", "--python", t.python, "--no-cache", str(wheel)], check=True)
+    freeze = prove.read_freeze(t.python)
+    assert freeze.dists["localonly"]["direct"] and "localonly==0.1" not in freeze.pins()
+    proof = prove.prove(t, changes(("demo", "1.0.0", "1.0.1")), freeze)
+    assert proof.ok and proof.skipped == ["localonly"], proof.reason
+
+
+def test_a_system_python_managed_by_its_distribution_is_refused_before_any_proof(tmp_path):
+    from zenctl.core.actions import ActionFailed, Proposal, get_kind
+
+    system = "/usr/bin/python3"
+    if not os.path.exists(system) or not prove.read_freeze(system).externally_managed:
+        if os.environ.get("CI") == "true":
+            pytest.fail("no PEP 668 system Python at /usr/bin/python3 (Debian 12 has one; CI=true: not skipping)")
+        pytest.skip("no PEP 668 system Python here")
+    proposal = Proposal("deps.upgrade_patch", "sys:demo", {"target": "sys", "python": system, "changes": [
+        {"name": "demo", "from": "1.0.0", "to": "1.0.1"}]}, "test")
+    with pytest.raises(ActionFailed, match="EXTERNALLY-MANAGED.*nothing changed"):
+        get_kind("deps.upgrade_patch").apply(proposal)

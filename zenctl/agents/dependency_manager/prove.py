@@ -490,7 +490,11 @@ for d in metadata.distributions():
     except Exception:
         direct = False
     dists[k] = {"name": name, "version": d.version, "direct": direct}
-json.dump({"version": "%d.%d.%d" % sys.version_info[:3], "prefix": sys.prefix, "dists": dists}, sys.stdout)
+import os, sysconfig
+managed = sys.prefix == sys.base_prefix and os.path.exists(
+    os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED"))
+json.dump({"version": "%d.%d.%d" % sys.version_info[:3], "prefix": sys.prefix, "dists": dists,
+           "externally_managed": managed}, sys.stdout)
 """
 
 _IMPORTS = r"""
@@ -544,6 +548,7 @@ class Freeze:
     version: str
     prefix: str
     dists: dict[str, dict]
+    externally_managed: bool = False  # PEP 668: a distribution's system Python, whose packages apt owns
 
     def versions(self) -> dict[str, str]:
         return {k: d["version"] for k, d in self.dists.items()}
@@ -583,7 +588,8 @@ def read_freeze(python: str, timeout: float = 60) -> Freeze:
         raise ProofError(f"{line(python)} could not list its packages: {line(tail[0])[:200]}")
     try:
         data = json.loads(done.stdout[:16 * 1024 * 1024])
-        return Freeze(str(data["version"]), str(data["prefix"]), dict(data["dists"]))
+        return Freeze(str(data["version"]), str(data["prefix"]), dict(data["dists"]),
+                      bool(data.get("externally_managed")))
     except (ValueError, KeyError, TypeError):
         raise ProofError(f"{line(python)} is not a Python zenctl can read packages from") from None
 

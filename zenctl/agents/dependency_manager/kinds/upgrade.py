@@ -80,6 +80,10 @@ class Upgrade(ActionKind):
             raise ActionFailed(f"{exc}; nothing changed") from None
         except Exception as exc:  # a hung or broken interpreter
             raise ActionFailed(f"cannot read {line(target.python)}'s packages: {exc}; nothing changed") from None
+        if freeze.externally_managed:
+            raise ActionFailed(f"{line(target.python)} is a system Python whose packages its distribution manages "
+                               "(PEP 668 EXTERNALLY-MANAGED): upgrade them with apt (a target of type apt), or give "
+                               "the application a venv; nothing changed")
         for change in changes:
             current = freeze.dists.get(prove.key(change.name), {}).get("version")
             if current == change.after:
