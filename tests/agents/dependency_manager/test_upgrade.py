@@ -243,3 +243,49 @@ def test_hostile_names_and_versions_fail_the_action_before_anything_runs(tmp_pat
     with pytest.raises(ActionFailed, match="not a valid|must be a mapping"):
         kind.apply(proposal)
     assert "nothing changed" in str(pytest.raises(ActionFailed, kind.apply, proposal).value)
+
+
+def test_an_emergency_stop_during_the_install_in_place_leaves_the_freeze_and_a_record(zenctl, index):
+    """SIGTERM (zenctl stop --emergency) while uv waits on the index for the upgrade in place: the installer is
+    killed with its group, whatever moved is put back, and the action is recorded as interrupted."""
+    import signal
+    import sys
+
+    flag, go = zenctl.tmp / "proof-running", zenctl.tmp / "go"
+    test = json.dumps(["python", "-c", f"import os, time; open({str(flag)!r}, 'w').close()\n"
+                                       f"while not os.path.exists({str(go)!r}): time.sleep(0.05)"])
+    python, config = setup(zenctl, index, ["demo==1.0.0", "broken==1.0.0"], test=test)
+    original = freeze(python)
+    waiting = threading.Event()
+    answer = index._answer
+
+    def hang(handler):  # the index stops answering once the proof is over
+        waiting.set()
+        time.sleep(30)
+        answer(handler)
+
+    process = subprocess.Popen([str(Path(sys.executable).with_name("zenctl")), "deps", "scan", "-c", str(config),
+                                "--json"], cwd=zenctl.tmp, env=zenctl.env, stdout=subprocess.PIPE, text=True)
+    try:
+        for _ in range(1200):
+            if flag.exists():
+                break
+            time.sleep(0.05)
+        index._answer = hang
+        go.touch()
+        assert waiting.wait(120), "the upgrade in place never asked the index"
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=120)
+    finally:
+        index._answer = answer
+        if process.poll() is None:
+            process.kill()
+    import sqlite3
+
+    assert "terminated by SIGTERM" in json.loads(out)["error"]
+    with sqlite3.connect(zenctl.db) as conn:
+        status, message = conn.execute("SELECT status, message FROM actions WHERE kind = 'deps.upgrade_security'"
+                                       ).fetchone()
+    assert status == "failed" and message.startswith("interrupted"), message
+    assert freeze(python) == original
