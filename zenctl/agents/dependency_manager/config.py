@@ -111,7 +111,7 @@ class DependencyManagerConfig(AgentConfig):
                                                   "default https://api.osv.dev/v1/query.")
     cache_ttl: Duration = Field(3600, description="How long index answers are reused from the state.")
     index_timeout: Duration = Field(15, gt=0, description="Seconds to wait for one index answer.")
-    index_workers: int = Field(8, ge=1, le=64, description="Concurrent index requests.")
+    index_workers: int = Field(16, ge=1, le=64, description="Concurrent index requests (uv makes up to 50).")
 
     @field_validator("targets", mode="before")
     @classmethod
