@@ -289,3 +289,21 @@ def test_an_emergency_stop_during_the_install_in_place_leaves_the_freeze_and_a_r
                                        ).fetchone()
     assert status == "failed" and message.startswith("interrupted"), message
     assert freeze(python) == original
+
+
+def test_index_credentials_come_from_the_context_and_are_never_stored(tmp_path, index):
+    from zenctl.core.actions import Proposal, get_kind
+
+    python = make_venv(tmp_path / "venv", ["demo==1.0.0"], index.url, with_pip=False)
+    secret = index.url.replace("http://", "http://deploy:s3cret@")
+    store = prove.store_for(tmp_path / "zenctl.db")
+    params = {"target": "web", "python": str(python), "index_url": "http://127.0.0.1:9/simple/",  # as stored: no
+              "store": str(store), "changes": [{"name": "demo", "from": "1.0.0", "to": "1.0.1"}]}  # credentials
+    proposal = Proposal("deps.upgrade_security", "web:demo", params, "test", context={"index_url": secret})
+    kind = get_kind("deps.upgrade_security")
+    assert "s3cret" not in kind.preview(proposal)
+    applied = kind.apply(proposal)  # the index of the context (the stored one would refuse connections)
+    assert kind.verify(proposal) is None and freeze(python)["demo"] == "1.0.1"
+    written = json.dumps(applied.before) + applied.message + "".join(
+        p.read_text() for p in store.rglob("*") if p.is_file() and p.suffix in (".json", ".txt"))
+    assert "s3cret" not in written

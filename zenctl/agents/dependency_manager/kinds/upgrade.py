@@ -25,9 +25,16 @@ from zenctl.core.untrusted import line
 INSTALL_TIMEOUT = 900.0  # seconds for the in-place install (and again for putting the freeze back)
 
 
+def _with_secrets(proposal: Proposal) -> dict:
+    """The parameters with the index URLs of the proposal's context, which keep their credentials (the stored
+    parameters do not; a rollback has no context, and pip and uv then take credentials from ~/.netrc)."""
+    secret = {k: proposal.context[k] for k in ("index_url", "extra_index_urls") if proposal.context.get(k)}
+    return {**proposal.params, **secret}
+
+
 def _parse(proposal: Proposal) -> tuple[Target, list[Change]]:
     try:
-        return Target.from_params(proposal.target, proposal.params), prove.parse_changes(
+        return Target.from_params(proposal.target, _with_secrets(proposal)), prove.parse_changes(
             proposal.params.get("changes"))
     except ProofError as exc:
         raise ActionFailed(f"{exc}; nothing changed") from None
@@ -288,7 +295,7 @@ class Restore(ActionKind):
     def _want(self, proposal: Proposal) -> tuple[Target, dict[str, list]]:
         p = proposal.params
         try:
-            target = Target.from_params(proposal.target, p)
+            target = Target.from_params(proposal.target, _with_secrets(proposal))
             want = {}
             for k, item in (p.get("set") or {}).items():
                 name, version = item
