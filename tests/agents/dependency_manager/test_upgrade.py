@@ -307,3 +307,20 @@ def test_index_credentials_come_from_the_context_and_are_never_stored(tmp_path, 
     written = json.dumps(applied.before) + applied.message + "".join(
         p.read_text() for p in store.rglob("*") if p.is_file() and p.suffix in (".json", ".txt"))
     assert "s3cret" not in written
+
+
+def test_a_failed_verification_in_place_puts_the_previous_versions_back(zenctl, index):
+    """A release that imports in the proof's copy but not on the target itself (here: it looks at where it runs;
+    on a host: a missing system library, a config file): verification fails, the freeze goes back at once."""
+    index.add(Dist("picky", "1.0.0", body="__version__ = '1.0.0'\n"))
+    index.add(Dist("picky", "1.0.1", requires=["child>=1.0"], body=(
+        "import sys\nif 'zenctl-proof-' not in sys.prefix:\n    raise ImportError('picky 1.0.1 needs what only the "
+        "copy has')\n")))
+    python, config = setup(zenctl, index, ["picky==1.0.0"], "    minor_updates: auto\n", test='["python", "-c", "pass"]')
+    original = freeze(python)
+    _, run = scan(zenctl, config)
+    patch = actions(run)[("deps.upgrade_patch", "web:picky")]
+    assert patch["status"] == "failed", patch
+    assert patch["message"].startswith("verification failed: import picky (picky): ImportError: picky 1.0.1 needs")
+    assert patch["message"].endswith("put the previous versions back")
+    assert freeze(python) == original  # picky back to 1.0.0, the child it brought removed
