@@ -348,3 +348,18 @@ def test_an_interpreter_that_hangs_is_cut(tmp_path):
     fake.chmod(0o755)
     with pytest.raises(TargetError, match="did not answer within 1s"):
         probe(str(fake), timeout=1)
+
+
+def test_the_probe_is_reused_while_site_packages_is_unchanged(venv, monkeypatch):
+    from zenctl.agents.dependency_manager import targets
+
+    facts, slow = probe(str(venv), index_url="http://x/")
+    runs = []
+    real = targets._run_bounded
+    monkeypatch.setattr(targets, "_run_bounded", lambda *a: runs.append(a) or real(*a))
+    again, slow2 = probe(str(venv), index_url="http://x/", cached=slow)
+    assert runs == [] and {n: d.version for n, d in again.dists.items()} == {n: d.version for n, d in facts.dists.items()}
+    site = next(p for p in slow["snapshot"]["paths"] if p.endswith("site-packages"))
+    os.utime(site, ns=(time.time_ns(), time.time_ns() + 10**9))  # what an install or an upgrade does to it
+    probe(str(venv), index_url="http://x/", cached=slow2)
+    assert len(runs) == 1

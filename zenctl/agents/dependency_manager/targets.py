@@ -79,6 +79,7 @@ for d in metadata.distributions():
     except Exception as exc:
         dists.append({"error": repr(exc)[:300]})
 out["dists"] = dists
+out["paths"] = [p for p in sys.path if p and os.path.isdir(p)]
 want = sys.argv[1:]
 out["tags"] = None
 if "tags" in want and sys.implementation.name != "cpython":  # CPython's tags zenctl computes itself (cheaper)
@@ -202,20 +203,25 @@ def probe(python: str, *, index_url: str | None = None, extra_index_urls: list[s
     shown = untrusted.name(python)
     if not os.path.isfile(python) or not os.access(python, os.X_OK):
         raise TargetError(f"{shown}: not an executable file")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    returncode, stdout, stderr = _run_bounded([python, "-I", "-c", PROBE, *want], env, timeout, shown)
-    if returncode != 0 or len(stdout) > MAX_OUTPUT:
-        last = stderr.decode(errors="replace").strip().splitlines()[-1:]
-        why = untrusted.line(last[0]) if last else (f"exit status {returncode}" if returncode else
-                                                    f"more than {MAX_OUTPUT >> 20} MiB of output")
-        raise TargetError(f"{shown}: is not a Python interpreter zenctl can read ({why[:200]})")
-    try:
-        data = json.loads(stdout)
-        dists = data["dists"]
-        version = str(data["version"])
-    except (ValueError, KeyError, TypeError):
-        raise TargetError(f"{shown}: is not a Python interpreter zenctl can read (it printed something else)") \
-            from None
+    data = _unchanged(cached.get("snapshot"))
+    if data is None or want:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        returncode, stdout, stderr = _run_bounded([python, "-I", "-c", PROBE, *want], env, timeout, shown)
+        if returncode != 0 or len(stdout) > MAX_OUTPUT:
+            last = stderr.decode(errors="replace").strip().splitlines()[-1:]
+            why = untrusted.line(last[0]) if last else (f"exit status {returncode}" if returncode else
+                                                        f"more than {MAX_OUTPUT >> 20} MiB of output")
+            raise TargetError(f"{shown}: is not a Python interpreter zenctl can read ({why[:200]})")
+        try:
+            data = json.loads(stdout)
+            if not isinstance(data["dists"], list):
+                raise TypeError
+            str(data["version"])
+        except (ValueError, KeyError, TypeError):
+            raise TargetError(f"{shown}: is not a Python interpreter zenctl can read (it printed something else)") \
+                from None
+        cached["snapshot"] = _snapshot(data)
+    dists, version = data["dists"], str(data["version"])
     pip = data.get("pip") or {}
     if "tags" in want:
         cached["tags"] = data.get("tags") or _host_tags(data)
@@ -254,6 +260,31 @@ def _host_tags(data: dict) -> list[str] | None:
     platforms = list(tags.platform_tags())
     found = [*tags.cpython_tags(version, [abi], platforms), *tags.compatible_tags(version, f"cp{nodot}", platforms)]
     return [str(t) for t in found][:5000]
+
+
+def _snapshot(data: dict) -> dict | None:
+    """What the probe printed, with the modification times of the interpreter's sys.path directories: installing,
+    upgrading or removing a distribution changes its site-packages directory, so while none changed, the next
+    run reuses the probe without running the interpreter."""
+    paths = [p for p in data.get("paths") or [] if isinstance(p, str)]
+    try:
+        mtimes = [os.stat(p).st_mtime_ns for p in paths]
+    except OSError:
+        return None
+    keep = {k: v for k, v in data.items() if k not in ("tags", "pip")}
+    return {"paths": paths, "mtimes": mtimes, "data": {**keep, "pip": {"version": (data.get("pip") or {})
+                                                                               .get("version")}}}
+
+
+def _unchanged(snapshot: dict | None) -> dict | None:
+    if not isinstance(snapshot, dict) or not snapshot.get("paths"):
+        return None
+    try:
+        if [os.stat(p).st_mtime_ns for p in snapshot["paths"]] != snapshot["mtimes"]:
+            return None
+    except (OSError, TypeError):
+        return None
+    return snapshot.get("data")
 
 
 def _run_bounded(argv: list[str], env: dict, timeout: float, shown: str) -> tuple[int, bytes, bytes]:
