@@ -324,3 +324,17 @@ def test_a_failed_verification_in_place_puts_the_previous_versions_back(zenctl, 
     assert patch["message"].startswith("verification failed: import picky (picky): ImportError: picky 1.0.1 needs")
     assert patch["message"].endswith("put the previous versions back")
     assert freeze(python) == original  # picky back to 1.0.0, the child it brought removed
+
+
+def test_a_group_is_proven_and_applied_as_one(zenctl, index):
+    python, config = setup(zenctl, index, ["demo==1.0.1", "broken==1.0.0", "child==1.0.2"],
+                           "    minor_updates: auto\n    groups:\n      libs: [demo, broken]\n      kids: [child]\n",
+                           test='["python", "-c", "pass"]')
+    original = freeze(python)
+    _, run = scan(zenctl, config)
+    libs = actions(run)[("deps.upgrade_minor", "web:group:libs")]
+    assert libs["status"] == "failed" and "broken 1.1.0 fails on import" in libs["message"], libs
+    assert freeze(python)["demo"] == original["demo"]  # all or nothing: demo did not move without broken
+    kids = actions(run)[("deps.upgrade_minor", "web:group:kids")]
+    assert kids["status"] == "applied", kids
+    assert freeze(python) == {**original, "child": "1.1.0"}
