@@ -399,6 +399,15 @@ def test_index_credentials_never_reach_the_output_or_the_state(env, tmp_path):
     run = json.loads(done.stdout)
     assert actions(run)[("deps.upgrade_security", "demo")]["params"]["index_url"] == env.index.url
     assert "t0ps3cret" not in env.db.read_bytes().decode(errors="replace")
+    # nor when pip's own settings carry them (the target's pip reads PIP_INDEX_URL; no index_url configured)
+    bare = env.config(env.write().read_text().replace(f"        index_url: {env.index.url}\n", ""))
+    done = env("deps", "scan", "--dry-run", "--json", "--config", str(bare),
+               env={"PIP_INDEX_URL": secret, "PIP_CONFIG_FILE": "/dev/null"})
+    run = json.loads(done.stdout)
+    assert by_check(run)["deps:app"]["evidence"]["index_url"].startswith("http://***@127.0.0.1")
+    assert actions(run)[("deps.upgrade_security", "demo")]["params"]["index_url"] == env.index.url
+    stored = b"".join(p.read_bytes() for p in env.db.parent.iterdir() if p.is_file())
+    assert "t0ps3cret" not in done.stdout + done.stderr + stored.decode(errors="replace")
 
 
 def test_netrc_credentials_are_used(env, tmp_path):

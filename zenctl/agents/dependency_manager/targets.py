@@ -187,8 +187,12 @@ def interpreter_key(python: str) -> str:
     """What the slow, per-interpreter facts (wheel tags, pip's config) are cached under: the interpreter file."""
     real = os.path.realpath(python)
     info = os.stat(real)
-    env = sorted((k, v) for k, v in os.environ.items() if k.startswith("PIP_"))
-    return json.dumps([os.path.abspath(python), real, info.st_mtime_ns, info.st_size, env])
+    import hashlib
+
+    # pip's settings from the environment count, hashed: PIP_INDEX_URL may hold credentials (the key is stored)
+    env = json.dumps(sorted((k, v) for k, v in os.environ.items() if k.startswith("PIP_")))
+    return json.dumps([os.path.abspath(python), real, info.st_mtime_ns, info.st_size,
+                       hashlib.sha256(env.encode()).hexdigest()[:16]])
 
 
 def probe(python: str, *, index_url: str | None = None, extra_index_urls: list[str] = (),
@@ -240,8 +244,12 @@ def probe(python: str, *, index_url: str | None = None, extra_index_urls: list[s
         name = canonicalize_name(item["name"])
         facts.dists[name] = Dist(name, item["name"], str(item["version"]), [str(r) for r in item["requires"]],
                                  [str(t) for t in item.get("top_level") or []])
-    facts.index_url, facts.extra_index_urls = index_settings(
-        cached.get("pip_config") or {}, index_url, list(extra_index_urls))
+    pip_config = cached.get("pip_config") or {}
+    for option in ("index-url", "extra-index-url"):  # a target without pip: its environment still says them
+        value = os.environ.get("PIP_" + option.upper().replace("-", "_"))
+        if value and f":env:.{option}" not in pip_config:
+            pip_config = {**pip_config, f":env:.{option}": value}
+    facts.index_url, facts.extra_index_urls = index_settings(pip_config, index_url, list(extra_index_urls))
     return facts, cached
 
 
