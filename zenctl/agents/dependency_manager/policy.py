@@ -16,4 +16,5 @@ def policy_modes(section: DependencyManagerConfig) -> dict[str, tuple[str, str]]
         "deps.upgrade_minor": (section.minor_updates, "agents.dependency_manager.minor_updates"),
         "deps.upgrade_patch": (section.minor_updates, "agents.dependency_manager.minor_updates"),
         "deps.upgrade_major": (section.major_updates, "agents.dependency_manager.major_updates"),
+        "deps.apt_upgrade": (section.security_updates, "agents.dependency_manager.security_updates"),
     }
