@@ -1,0 +1,518 @@
+"""Reading logs incrementally across runs, through rotation, without reading a line twice or losing one.
+
+cron leaves no process behind, so where each file was left is kept in the agent's state: per live path (what a
+source's glob matches) a list of cursors, each naming a file by its identity, not its name:
+`(device, inode, offset, line, fp, tail, gz)`, where `fp` hashes the file's first bytes (up to FP_BYTES, those
+read) and `tail` the bytes just before `offset`. Each run finds each cursor's file again among the live file and
+its rotated generations in the same directory (`.1`, `.2.gz`, `-20250101`, ...):
+
+- the same inode, same first bytes, at least `offset` long, the bytes before `offset` unchanged: the same file
+  (still live, or renamed by a rotation: the old file is read to its end before the new one);
+- else a file whose first bytes are the cursor's and whose bytes before `offset` match: a gzip-compressed
+  generation (decompressed: its content is the old file's), or the copy copytruncate left; read on from `offset`;
+- copytruncate that cut whole blocks off the front (zenctl's own `logs.rotate` collapses them): the copy holds the
+  first S bytes, the live file (same inode) continues at `offset - S` (checked by `tail`);
+- not found: the rest of that file is lost (said, counted).
+
+A file no cursor claims is new: the live file is read from its start (a first run reads the backlog); a
+generation is read whole only when it changed since the last run (mtime after the newest one seen then) and its
+first bytes are neither a cursor's nor a file's read to its end before (`done`), so a generation compressed after
+it was read is not read again. A plain generation stays followed while a writer may still append to it (until
+its rotation's HUP), and is retired to `done` once read to its end and left alone for RETIRE_AFTER seconds.
+
+Logs are attacker-written, and so may be their directories: every directory is reached through
+`core.dirwalk.open_dir` (a symlink only where root alone could have placed it), files are opened relative to its
+descriptor with O_NOFOLLOW and O_NONBLOCK, must be regular files and, in a directory others can write, have one
+name (a hard link to root's file is refused). Lines are cut at `max_line_bytes` (counted), undecodable bytes are
+escaped (counted), a line with NUL bytes is counted as binary; a partial last line is left for the next run.
+"""
+
+import errno
+import glob
+import gzip
+import hashlib
+import os
+import re
+import stat
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+FP_BYTES = 256
+TAIL_BYTES = 64
+MAX_CURSORS = 32  # per live path
+MAX_DONE = 256  # fingerprints of files read to their end, per live path
+MAX_PATHS = 1000  # live paths per source
+RETIRE_AFTER = 600  # seconds a fully read plain generation is still followed
+_BLOCK = 1 << 20
+_OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_GENERATION = re.compile(r"[.-][0-9][0-9._-]*(\.gz)?|\.gz")
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=10).hexdigest()
+
+
+@dataclass
+class Stats:
+    """What one source's reading met: counted, never fatal."""
+
+    files: int = 0
+    lines: int = 0
+    bytes: int = 0
+    truncated: int = 0
+    invalid_utf8: int = 0
+    binary: int = 0
+    backlog_bytes: int = 0  # left unread because of max_lines_per_run
+    refused: list = field(default_factory=list)  # (path, why)
+    lost: list = field(default_factory=list)  # (path, why): a cursor's file that was gone
+    limited: bool = False
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+class _File:
+    """An opened candidate: a plain file or a gzip generation (read decompressed)."""
+
+    def __init__(self, fd: int, st: os.stat_result, name: str, path: str):
+        self.fd, self.st, self.name, self.path = fd, st, name, path
+        self.gz = name.endswith(".gz")
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def stream(self, offset: int):
+        """A binary file object positioned at `offset` (of the decompressed content for gzip)."""
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        raw = open(os.dup(self.fd), "rb", buffering=_BLOCK)
+        if not self.gz:
+            raw.seek(offset)
+            return raw
+        handle = gzip.GzipFile(fileobj=raw, mode="rb")
+        handle.seek(offset)
+        handle.close_raw = raw  # type: ignore[attr-defined]
+        return handle
+
+    def read_at(self, offset: int, count: int) -> bytes:
+        if count <= 0:
+            return b""
+        if not self.gz:
+            return os.pread(self.fd, count, offset)
+        try:
+            with self.stream(offset) as handle:
+                data = handle.read(count)
+                handle.close_raw.close()
+            return data
+        except (OSError, EOFError, zlib.error):
+            return b""
+
+    def matches(self, cursor: dict) -> bool:
+        """The cursor's first bytes and the bytes before its offset are here."""
+        if cursor["fp_len"] and _hash(self.read_at(0, cursor["fp_len"])) != cursor["fp"]:
+            return False
+        return self.tail_matches(cursor, cursor["offset"])
+
+    def tail_matches(self, cursor: dict, at: int) -> bool:
+        length = cursor["tail_len"]
+        if not length:
+            return True
+        if at < length:
+            return False
+        return _hash(self.read_at(at - length, length)) == cursor["tail"]
+
+    def content_size(self) -> int:
+        """The size of the content (decompressed for gzip; -1 when it cannot be read)."""
+        if not self.gz:
+            return self.st.st_size
+        try:
+            with self.stream(0) as handle:
+                size = 0
+                while chunk := handle.read(_BLOCK):
+                    size += len(chunk)
+                handle.close_raw.close()
+            return size
+        except (OSError, EOFError, zlib.error):
+            return -1
+
+
+def _open_dir(directory: str) -> int:
+    from zenctl.core.dirwalk import open_dir
+
+    return open_dir(directory)
+
+
+def _others_can_write(dfd: int) -> bool:
+    from zenctl.core.dirwalk import others_can_change
+
+    return others_can_change(os.fstat(dfd)) is not None
+
+
+def _open_in(dfd: int, name: str, path: str, shared_dir: bool) -> _File:
+    """`name` in the directory `dfd`, opened safely (see the module doc); OSError naming the refusal."""
+    fd = os.open(name, _OPEN, dir_fd=dfd)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if shared_dir and st.st_nlink > 1:
+            raise OSError(errno.EPERM, "has more than one name in a directory others can write (a hard link to "
+                                       "another file?); refused")
+    except BaseException:
+        os.close(fd)
+        raise
+    return _File(fd, st, name, path)
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP and "symlink" not in str(exc.strerror):
+        return "is a symlink in a directory others can change; refused"
+    if exc.errno == errno.EACCES:
+        return "permission denied (reading logs needs root or the adm group)"
+    return str(exc.strerror or exc)
+
+
+def expand(pattern: str) -> list[str]:
+    """The live files a source's glob matches: sorted, without the rotated generations of another match."""
+    if not glob.has_magic(pattern):
+        return [pattern]  # opened (or found missing, or refused) by the reader itself
+    matches = sorted(set(glob.glob(pattern)))
+    names = set(matches)
+    live = []
+    for path in matches:
+        directory, name = os.path.split(path)
+        if any(_generation_of(name, os.path.basename(other)) for other in names
+               if os.path.dirname(other) == directory and other != path):
+            continue
+        live.append(path)
+    return live[:MAX_PATHS]
+
+
+def _generation_of(name: str, base: str) -> bool:
+    return name.startswith(base) and len(name) > len(base) and _GENERATION.fullmatch(name[len(base):]) is not None
+
+
+@dataclass
+class Chunk:
+    """The lines read from one file in this run."""
+
+    path: str
+    lines: Iterator[tuple[int, str]]
+
+
+class Reader:
+    """Reads one source's new lines and keeps its cursors (see the module doc). `state` is the source's stored
+    cursor state (or None on its first run); `state()` is what to store after the chunks were consumed."""
+
+    def __init__(self, pattern: str, state: dict | None, max_lines: int, max_line_bytes: int = 65536,
+                 now: float | None = None, progress: Callable[[int, int], None] | None = None):
+        self.pattern = pattern
+        self.paths: dict = dict((state or {}).get("paths", {}))
+        self.budget = max_lines
+        self.max_line = max_line_bytes
+        self.now = now if now is not None else time.time()
+        self.progress = progress
+        self.stats = Stats()
+        self._done_bytes = 0
+        self._total_bytes = 0
+        self._carry = b""
+
+    def state(self) -> dict:
+        return {"paths": self.paths}
+
+    # ------------------------------------------------------------------------------------------------- planning
+    def chunks(self) -> Iterator[Chunk]:
+        """Each file's new lines, oldest file first; consume each chunk's lines before asking for the next."""
+        live = expand(self.pattern)
+        for path in [p for p in self.paths if p not in live]:
+            live.append(path)  # a live name gone (between rename and create): its cursors are still followed
+        plans = []
+        for path in live:
+            try:
+                plan = self._plan(path)
+            except OSError as exc:
+                self.stats.refused.append((path, _why(exc)))
+                continue
+            if plan is not None:
+                plans.append(plan)
+        self._total_bytes = sum(todo for plan in plans for _, _, todo in plan[1])
+        try:
+            for path, reads, entry, dfd in plans:
+                self._carry = b""
+                for index, (opened, cursor, _) in enumerate(reads):
+                    if self._carry and not cursor["offset"]:
+                        cursor["carry"] = self._carry.hex()
+                    self._carry = b""
+                    if self.budget <= 0:
+                        self.stats.limited = True
+                        self.stats.backlog_bytes += max(0, opened.st.st_size - cursor["offset"]) if not opened.gz \
+                            else opened.st.st_size
+                        continue
+                    self.stats.files += 1
+                    then_fresh = index + 1 < len(reads) and not reads[index + 1][1]["offset"]
+                    yield Chunk(opened.path, self._lines(opened, cursor, then_fresh))
+                self._finish(path, reads, entry)
+        finally:
+            for _, reads, _, dfd in plans:
+                for opened, _, _ in reads:
+                    opened.close()
+                os.close(dfd)
+
+    def _plan(self, path: str):
+        """(path, [(file, cursor, bytes to read)], entry, dir fd) for one live path; None when nothing is there."""
+        directory, base = os.path.split(path)
+        entry = self.paths.get(path)
+        try:
+            dfd = _open_dir(directory)
+        except FileNotFoundError:
+            if entry is not None:
+                self.stats.lost.append((path, "its directory is gone"))
+                del self.paths[path]
+            return None
+        shared = _others_can_write(dfd)
+        files: dict[str, _File] = {}
+        try:
+            for name in os.listdir(dfd):
+                if name != base and not _generation_of(name, base):
+                    continue
+                try:
+                    files[name] = _open_in(dfd, name, os.path.join(directory, name), shared)
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    if name == base and exc.errno == errno.ELOOP and not shared:
+                        # a symlinked live log in a directory only root can change: follow it, as root placed it
+                        target = os.path.normpath(os.path.join(directory, os.readlink(name, dir_fd=dfd)))
+                        files[name] = self._open_target(target, path)
+                    elif name == base or exc.errno not in (errno.ELOOP, errno.EINVAL):
+                        self.stats.refused.append((os.path.join(directory, name), _why(exc)))
+            if entry is None and base not in files:
+                for opened in files.values():
+                    opened.close()
+                os.close(dfd)
+                return None
+            entry = entry or {"cursors": [], "since": None, "done": []}
+            reads = self._match(path, base, files, entry)
+        except BaseException:
+            for opened in files.values():
+                opened.close()
+            os.close(dfd)
+            raise
+        for name, opened in files.items():
+            if all(opened is not chosen for chosen, _, _ in reads):
+                opened.close()
+        return path, reads, entry, dfd
+
+    def _open_target(self, target: str, path: str) -> _File:
+        dfd = _open_dir(os.path.dirname(target))
+        try:
+            opened = _open_in(dfd, os.path.basename(target), path, _others_can_write(dfd))
+        finally:
+            os.close(dfd)
+        opened.name = os.path.basename(path)
+        return opened
+
+    def _match(self, path: str, base: str, files: dict[str, _File], entry: dict) -> list:
+        claimed: dict[str, dict] = {}  # file name -> cursor that reads it
+        seen_fps = set()
+        cursors = []
+        done = dict.fromkeys(tuple(d) for d in entry.get("done", []))
+        for cursor in entry["cursors"]:
+            seen_fps.add((cursor["fp"], cursor["fp_len"]))
+            found = self._find(cursor, base, files, claimed, done)
+            if found is None:
+                if not cursor["offset"]:
+                    continue  # nothing read from it: nothing lost
+                self.stats.lost.append((cursor.get("name", path), f"rotated away before its last "
+                                        f"{'lines were' if cursor['offset'] else 'line was'} read (the file is "
+                                        "gone)"))
+                continue
+            seen_fps.add((cursor["fp"], cursor["fp_len"]))
+            claimed[found] = cursor
+            cursors.append(cursor)
+        since = entry.get("since")
+        entry["done"] = [list(d) for d in done]
+        for name, opened in sorted(files.items(), key=lambda item: item[1].st.st_mtime_ns):
+            if name in claimed:
+                continue
+            if name != base or opened.gz:
+                if name != base and (since is None or opened.st.st_mtime_ns <= since):
+                    continue  # older than what was read before, or history before the first run
+                head = opened.read_at(0, FP_BYTES)
+                if any(_hash(head[:n]) == fp for fp, n in seen_fps | done.keys() if 0 < n <= len(head)):
+                    continue  # the same content as a file already followed or read to its end
+            cursor = {"dev": opened.st.st_dev, "ino": opened.st.st_ino, "offset": 0, "line": 0, "fp": _hash(b""),
+                      "fp_len": 0, "tail": _hash(b""), "tail_len": 0}
+            claimed[name] = cursor
+            cursors.append(cursor)
+        stamps = [opened.st.st_mtime_ns for opened in files.values()]
+        entry["since"] = max(stamps + [since or 0]) if stamps else since
+        entry["cursors"] = cursors
+        self.paths[path] = entry
+        order = sorted(claimed.items(), key=lambda item: (item[0] == base, files[item[0]].st.st_mtime_ns))
+        reads = []
+        for name, cursor in order:
+            opened = files[name]
+            cursor["name"] = opened.path
+            todo = opened.st.st_size if opened.gz else max(0, opened.st.st_size - cursor["offset"])
+            reads.append((opened, cursor, todo))
+        return reads
+
+    def _find(self, cursor: dict, base: str, files: dict[str, _File], claimed: dict, done: dict) -> str | None:
+        """The name of the cursor's file now (see the module doc), adjusting its offset for a collapse."""
+        same = [n for n, f in files.items() if (f.st.st_dev, f.st.st_ino) == (cursor["dev"], cursor["ino"])
+                and n not in claimed]
+        for name in same:
+            opened = files[name]
+            if (opened.gz or opened.st.st_size >= cursor["offset"]) and opened.matches(cursor):
+                return name
+        if cursor["offset"] == 0:
+            return same[0] if same else None
+        copy = None
+        for name, opened in sorted(files.items(), key=lambda item: -item[1].st.st_mtime_ns):
+            if name in claimed or name in same:
+                continue
+            if cursor["fp_len"] and _hash(opened.read_at(0, cursor["fp_len"])) != cursor["fp"]:
+                continue
+            if (opened.gz or opened.st.st_size >= cursor["offset"]) and opened.tail_matches(cursor, cursor["offset"]):
+                # a copy (copytruncate) when the old inode lives on: never written again, its partial last line
+                # continues at the start of the live file
+                cursor.update(dev=opened.st.st_dev, ino=opened.st.st_ino, copy=bool(same))
+                return name
+            if copy is None:
+                size = opened.content_size()
+                if 0 < size < cursor["offset"]:
+                    copy = size
+        if copy is not None and same and not files[same[0]].gz:
+            # copytruncate by collapse: the first `copy` bytes went to the copy; the live file goes on
+            opened = files[same[0]]
+            at = cursor["offset"] - copy
+            if opened.st.st_size >= at and opened.tail_matches(cursor, at):
+                done[(cursor["fp"], cursor["fp_len"])] = None  # the copy holds only lines read already
+                cursor["offset"] = at
+                cursor["fp_len"] = min(FP_BYTES, at)
+                cursor["fp"] = _hash(opened.read_at(0, cursor["fp_len"]))
+                return same[0]
+        return None
+
+    # -------------------------------------------------------------------------------------------------- reading
+    def _lines(self, opened: _File, cursor: dict, then_fresh: bool = False) -> Iterator[tuple[int, str]]:
+        """The file's complete lines from the cursor on; the cursor follows what was yielded. The partial last
+        line of a file never written again (gzip, a copytruncate copy) is carried to the start of the next file
+        when that one is read from its start (`then_fresh`): a copy cut at a block boundary ends mid-line."""
+        final = opened.gz or cursor.get("copy", False)
+        cursor["eof"] = False
+        offset, number = cursor["offset"], cursor["line"]
+        carry = bytes.fromhex(cursor.pop("carry", "")) if not offset else b""
+        limit = self.max_line
+        stats = self.stats
+        try:
+            handle = opened.stream(offset)
+        except (OSError, EOFError, zlib.error):
+            return
+        try:
+            while self.budget > 0:
+                try:
+                    raw = handle.readline(limit + 1)
+                except (OSError, EOFError, zlib.error):
+                    break  # a gzip generation being written (or damaged): tried again next run
+                if not raw:
+                    cursor["eof"] = True
+                    break
+                size = len(raw)
+                if raw[-1:] != b"\n":
+                    if size > limit:
+                        rest, ended = self._skip_line(handle)
+                        if not ended and not final:
+                            break  # a long line still being written
+                        size += rest
+                        stats.truncated += 1
+                        raw = raw[:limit]
+                    elif not final:
+                        break  # a partial last line: its writer is not done
+                    elif then_fresh:
+                        self._carry = raw  # continued at the start of the next file
+                        offset += size
+                        cursor["offset"] = offset
+                        continue
+                if carry:  # the start of this line was at the end of the copy read before
+                    raw, carry = (carry + raw)[:limit], b""
+                text = raw.rstrip(b"\n").rstrip(b"\r")
+                if b"\x00" in text:
+                    stats.binary += 1
+                try:
+                    line = text.decode()
+                except UnicodeDecodeError:
+                    stats.invalid_utf8 += 1
+                    line = text.decode("utf-8", "backslashreplace")
+                offset += size
+                number += 1
+                self.budget -= 1
+                stats.lines += 1
+                stats.bytes += size
+                self._done_bytes += size
+                if self.progress and stats.lines % 50_000 == 0:
+                    self.progress(self._done_bytes, self._total_bytes)
+                cursor["offset"], cursor["line"] = offset, number
+                yield number, line
+        finally:
+            if carry:
+                cursor["carry"] = carry.hex()
+            if self.budget <= 0 and not cursor["eof"]:
+                stats.limited = True
+                stats.backlog_bytes += opened.st.st_size if opened.gz else max(0, opened.st.st_size - offset)
+            close_raw = getattr(handle, "close_raw", None)
+            handle.close()
+            if close_raw:
+                close_raw.close()
+            self._mark(opened, cursor)
+
+    def _skip_line(self, handle) -> tuple[int, bool]:
+        """Bytes up to and including the next newline (bounded reads); whether a newline ended them."""
+        skipped = 0
+        while True:
+            try:
+                part = handle.readline(_BLOCK)
+            except (OSError, EOFError, zlib.error):
+                return skipped, False
+            skipped += len(part)
+            if not part:
+                return skipped, False
+            if part.endswith(b"\n"):
+                return skipped, True
+
+    def _mark(self, opened: _File, cursor: dict) -> None:
+        """Fingerprints of what was read so far (first bytes, bytes before the offset)."""
+        offset = cursor["offset"]
+        if cursor["fp_len"] < FP_BYTES and offset > cursor["fp_len"]:
+            cursor["fp_len"] = min(FP_BYTES, offset)
+            cursor["fp"] = _hash(opened.read_at(0, cursor["fp_len"]))
+        cursor["tail_len"] = min(TAIL_BYTES, offset)
+        cursor["tail"] = _hash(opened.read_at(offset - cursor["tail_len"], cursor["tail_len"]))
+        cursor["gz"] = opened.gz
+        cursor["size"] = opened.st.st_size
+        cursor["mtime"] = opened.st.st_mtime
+
+    def _finish(self, path: str, reads: list, entry: dict) -> None:
+        """Retire the cursors of generations read to their end (compressed ones at once, plain ones once left
+        alone), keep the rest; bound the lists."""
+        base = os.path.basename(path)
+        keep, done = [], [tuple(d) for d in entry.get("done", [])]
+        for opened, cursor, _ in reads:
+            at_end = cursor.pop("eof", False) and (opened.gz or cursor["offset"] >= opened.st.st_size)
+            if opened.name != base and at_end and (opened.gz or self.now - opened.st.st_mtime > RETIRE_AFTER):
+                if cursor["fp_len"]:
+                    done.append((cursor["fp"], cursor["fp_len"]))
+                continue
+            keep.append(cursor)
+        if len(keep) > MAX_CURSORS:
+            self.stats.lost += [(c.get("name", path), "too many generations followed at once; the oldest was "
+                                                      "dropped") for c in keep[:-MAX_CURSORS]]
+            keep = keep[-MAX_CURSORS:]
+        entry["cursors"] = keep
+        entry["done"] = [list(d) for d in dict.fromkeys(done)][-MAX_DONE:]
+        if not keep and not any(opened.name == base for opened, _, _ in reads):
+            self.paths.pop(path, None)
+        else:
+            self.paths[path] = entry
