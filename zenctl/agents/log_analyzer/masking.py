@@ -1,0 +1,46 @@
+"""Variables found by their characters, before any clustering: one regex pass (C speed) per message.
+
+A span is a variable when it is an address (IPv4 with its port, IPv6, MAC), a UUID, a 0x hex number, or any run
+of word characters (and . - +) that holds a digit: numbers, ids, block names, versions, times, sizes, hex hashes.
+The same rule for every log: no per-system list to tune. `split(message)` returns the constant pieces and the
+values between them, so the masked text is `"<*>".join(pieces)` and the values are the template's parameters.
+"""
+
+from __future__ import annotations
+
+import re
+
+WILDCARD = "<*>"
+
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
+_DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
+_PATTERNS = (
+    # a date written with names: "Sun Jul 10 03:55:15 2005", "Jul 10", "10 Jul 2005" (names alone stay words)
+    rf"\b(?:{_DAY},?\s+)?{_MONTH}\s+\d{{1,2}}(?:,?\s+\d\d:\d\d:\d\d(?:\.\d+)?)?(?:,?\s+\d{{4}})?\b",
+    rf"\b\d{{1,2}}\s+{_MONTH}\s+\d{{4}}\b",
+    # URLs and file paths of two components or more: names in them vary without digits
+    r"\b[a-z][a-z0-9+.\-]*://[^\s\"'<>]+",
+    r"(?<![\w/.\-])(?:~|\.{1,2})?(?:/[\w.\-+@%~:,]+){2,}/?",
+    # dotted names of three parts or more (host names, Java classes and packages: which one is the value), and
+    # host names of two parts under a common top-level domain (file names "job.jar" stay words)
+    r"(?<![\w\-$])\.?(?:[\w\-$]+\.){2,}[\w\-$]+",
+    r"(?<![\w.\-])[a-z0-9][a-z0-9\-]*\.(?:com|net|org|edu|gov|mil|int|info|biz|io|co|uk|de|jp|cn|ru|fr|br|it|nl|pl"
+    r"|au|in|kr|tw|ca|es|se|ch|us|eu|local|lan|internal|localdomain)(?![\w.\-])",
+    # booleans, and hex strings without a digit (8 letters a-f or more: no English word)
+    r"\b(?:[Tt]rue|[Ff]alse|TRUE|FALSE)\b",
+    r"\b[a-fA-F]{8,}\b",
+    # "()" where a value is missing is that value, empty ("from 1.2.3.4 () at" is "from 1.2.3.4 (host) at")
+    r"(?:(?<=\s\()|(?<=^\())(?=\))",
+    # IPv6 (at least two colons between hex groups, or :: forms), before the digit rule eats its pieces
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}(?![\w:])",
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,5})?(?![\w:])",
+    # any run of word characters (and . - +) that holds a digit; the look-behind starts it at the run's start
+    # only, so a long run without digits costs one pass, not a pass per character
+    r"(?<![\w.+\-])[\w.+\-]*?\d[\w.+\-]*",
+)
+MASK = re.compile("(" + "|".join(_PATTERNS) + ")")
+
+
+def split(message: str) -> list[str]:
+    """re.split with the one capturing group: constants at even, values at odd indexes."""
+    return MASK.split(message)

@@ -1,0 +1,314 @@
+"""Online log template mining, persisted across runs.
+
+How a message becomes a template:
+1. Masking (masking.py): spans that are variables by their characters (numbers, ids, addresses, anything with
+   a digit) become `<*>`; one regex pass.
+2. Fast path: the masked text was seen before -> its cluster, from a bounded cache (most lines of a log).
+3. Otherwise the masked text is split on whitespace and compared with the clusters of the same token count and
+   the same first token (a prefix tree of depth 2, as Drain's). The most similar template takes it when the two
+   differ at few enough positions; those positions become `<*>` in the template. A cluster whose template now
+   covers another cluster of its bucket absorbs it (its id stays resolvable through `resolve`).
+
+Template ids are assigned when a cluster is made (a hash of its first template) and kept in the state, so they
+are stable across runs even as the template generalizes. The state is bounded (MAX_TEMPLATES clusters, the
+least recently seen dropped first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from zenctl.agents.log_analyzer import masking
+
+W = masking.WILDCARD
+MAX_TEMPLATES = 5000  # kept in the state
+MAX_BUCKET = 200  # clusters per (length, first token): beyond it a message joins the nearest one
+MAX_CACHE = 50000  # masked texts remembered for the fast path
+MAX_TOKENS = 200  # a longer message is mined on its first MAX_TOKENS tokens
+MAX_MESSAGE = 8192  # characters mined of one message
+EXAMPLE_CHARS = 512
+_LEVEL_RANK = {None: -1, "debug": 0, "info": 1, "notice": 2, "warning": 3, "error": 4, "critical": 5}
+
+
+SIMILARITY_SLACK = 0.3  # the share of a template's positions that may differ and still be variables
+FREE_ALL = True
+VARIANTS = 4  # distinct words seen at the same positions of one template before they count as variables
+
+
+class Cluster:
+    __slots__ = ("id", "tokens", "text", "count", "run_count", "first_seen", "last_seen", "level", "example",
+                 "into", "bucket")
+
+    def __init__(self, cid: str, tokens: list[str], bucket: tuple) -> None:
+        self.id = cid
+        self.tokens = tokens
+        self.text = " ".join(tokens)
+        self.count = 0
+        self.run_count = 0
+        self.first_seen: float | None = None
+        self.last_seen: float | None = None
+        self.level: str | None = None
+        self.example: str | None = None
+        self.into: Cluster | None = None  # set when merged into another cluster
+        self.bucket = bucket
+
+    def live(self) -> Cluster:
+        c = self
+        while c.into is not None:
+            c = c.into
+        return c
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "template": self.text, "count": self.count, "run_count": self.run_count,
+                "first_seen": self.first_seen, "last_seen": self.last_seen, "level": self.level,
+                "example": self.example}
+
+
+def template_id(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
+
+
+class Miner:
+    """See the module doc. `add` is the hot path; `templates`, `state` and `resolve` are for reports."""
+
+    def __init__(self, state: dict | None = None) -> None:
+        self._buckets: dict[tuple, list[Cluster]] = {}
+        self._by_id: dict[str, Cluster] = {}
+        self._aliases: dict[str, str] = {}
+        self._cache: dict[str, Cluster] = {}
+        self._pending: dict[tuple, set[str]] = {}
+        if state:
+            self._load(state)
+
+    # ------------------------------------------------------------------------------------------------- mining
+
+    def add(self, message: str, *, time: float | None = None, level: str | None = None) -> tuple[str, str, list[str]]:
+        """(template id, template, parameters) of one message; updates the counts."""
+        if len(message) > MAX_MESSAGE:
+            message = message[:MAX_MESSAGE]
+        parts = masking.split(message)
+        masked = W.join(parts[0::2]) if len(parts) > 1 else message
+        cluster = self._cache.get(masked)
+        if cluster is None or cluster.into is not None:
+            cluster = self._place(masked)
+            if len(self._cache) >= MAX_CACHE:
+                self._cache.clear()
+            self._cache[masked] = cluster
+        cluster.count += 1
+        cluster.run_count += 1
+        if time is not None:
+            if cluster.first_seen is None or time < cluster.first_seen:
+                cluster.first_seen = time
+            if cluster.last_seen is None or time > cluster.last_seen:
+                cluster.last_seen = time
+        if level is not None and _LEVEL_RANK.get(level, -1) > _LEVEL_RANK.get(cluster.level, -1):
+            cluster.level = level
+        if cluster.example is None:
+            cluster.example = message[:EXAMPLE_CHARS]
+        if cluster.text == masked:
+            return cluster.id, cluster.text, parts[1::2]
+        return cluster.id, cluster.text, self._params(cluster, masked, parts[1::2])
+
+    def _params(self, cluster: Cluster, masked: str, values: list[str]) -> list[str]:
+        """The values at the template's `<*>`: masked spans, and whole tokens the template generalized."""
+        params: list[str] = []
+        it = iter(values)
+        template = cluster.tokens
+        for i, token in enumerate(masked.split()[:MAX_TOKENS]):
+            k = token.count(W)
+            mine = [next(it, "") for _ in range(k)]
+            if i < len(template) and template[i] == W and token != W:
+                if k:
+                    pieces = token.split(W)
+                    token = "".join(p + (mine[j] if j < k else "") for j, p in enumerate(pieces))
+                params.append(token)
+            else:
+                params.extend(mine)
+        return params
+
+    def _place(self, masked: str) -> Cluster:
+        tokens = _tokens(masked)
+        key = (len(tokens), tokens[0] if tokens else "")
+        bucket = self._buckets.setdefault(key, [])
+        for cluster in bucket:
+            if _diff(cluster.tokens, tokens, 0) == 0:
+                return cluster
+        if len(bucket) >= MAX_BUCKET:  # a flood of distinct messages: the nearest one takes it
+            best = min(bucket, key=lambda c: _diff(c.tokens, tokens, None))
+            self._generalize(best, [i for i, (t, s) in enumerate(zip(best.tokens, tokens)) if t != s])
+            return best
+        new = self._new(tokens, key, bucket)
+        if W in tokens:
+            self._absorb(new)
+        self._consider(new, bucket)
+        return new.live()
+
+    def _consider(self, new: Cluster, bucket: list[Cluster]) -> None:
+        """Note which template `new` differs from only at free words (few positions); once VARIANTS clusters
+        differ from one template at the same positions, those positions are variables: merge them."""
+        tokens = new.tokens
+        n = len(tokens)
+        slack = max(1, int(n * SIMILARITY_SLACK)) if n >= 3 else 0  # "a b" vs "a c": too little in common
+        if not slack:
+            return
+        best, best_pos = None, None
+        for cluster in bucket:
+            if cluster is new:
+                continue
+            pos = _free_diff(cluster.tokens, tokens, slack)
+            if pos and (best_pos is None or len(pos) < len(best_pos)):
+                best, best_pos = cluster, pos
+                if len(pos) == 1:
+                    break
+        if best is None:
+            return
+        if len(self._pending) > MAX_CACHE:
+            self._pending.clear()
+        group = self._pending.setdefault((best.id, best_pos), {best.id})
+        group.add(new.id)
+        if len(group) >= VARIANTS:
+            del self._pending[(best.id, best_pos)]
+            self._generalize(best, list(best_pos))
+            for cid in group:
+                other = self._by_id.get(cid)
+                if other is not None and other is not best and other.into is None:
+                    self._merge(other, best)
+
+    def _new(self, tokens: list[str], key: tuple, bucket: list[Cluster]) -> Cluster:
+        text = " ".join(tokens)
+        cid = template_id(text)
+        while cid in self._by_id or cid in self._aliases:
+            cid = template_id(cid + text)
+        cluster = Cluster(cid, tokens, key)
+        bucket.append(cluster)
+        self._by_id[cid] = cluster
+        return cluster
+
+    def _generalize(self, cluster: Cluster, positions: list[int]) -> None:
+        if not positions:
+            return
+        for p in positions:
+            cluster.tokens[p] = W
+        cluster.text = " ".join(cluster.tokens)
+        self._absorb(cluster)
+
+    def _absorb(self, cluster: Cluster) -> None:
+        """Merge into `cluster` the clusters of its bucket that its template now covers."""
+        for other in list(self._buckets[cluster.bucket]):
+            if other is not cluster and _diff(cluster.tokens, other.tokens, 0) == 0:
+                self._merge(other, cluster)
+
+    def _merge(self, other: Cluster, into: Cluster) -> None:
+        self._buckets[other.bucket].remove(other)
+        other.into = into
+        into.count += other.count
+        into.run_count += other.run_count
+        for attr, pick in (("first_seen", min), ("last_seen", max)):
+            a, b = getattr(into, attr), getattr(other, attr)
+            setattr(into, attr, b if a is None else a if b is None else pick(a, b))
+        if _LEVEL_RANK.get(other.level, -1) > _LEVEL_RANK.get(into.level, -1):
+            into.level = other.level
+        self._aliases[other.id] = into.id
+        del self._by_id[other.id]
+
+    # ------------------------------------------------------------------------------------------------ reports
+
+    def resolve(self, template_id: str) -> str:
+        """The id a template id now goes by (a merged cluster's id leads to the one that absorbed it)."""
+        seen = 0
+        while template_id in self._aliases and seen < 64:
+            template_id = self._aliases[template_id]
+            seen += 1
+        return template_id
+
+    def templates(self) -> list[dict]:
+        """Every live template with its counts, most frequent first."""
+        return sorted((c.as_dict() for c in self._by_id.values()), key=lambda d: -d["count"])
+
+    def state(self) -> dict:
+        """JSON-able and bounded: the MAX_TEMPLATES most recently seen (then most frequent) templates."""
+        clusters = sorted(self._by_id.values(), key=lambda c: (c.last_seen or 0.0, c.count), reverse=True)
+        kept = clusters[:MAX_TEMPLATES]
+        ids = {c.id for c in kept}
+        aliases = {a: self.resolve(a) for a in self._aliases}
+        aliases = {a: t for a, t in aliases.items() if t in ids}
+        if len(aliases) > MAX_TEMPLATES:
+            aliases = dict(list(aliases.items())[-MAX_TEMPLATES:])
+        return {"version": 1, "templates": [
+            {"id": c.id, "tokens": c.tokens, "count": c.count, "first_seen": c.first_seen, "last_seen": c.last_seen,
+             "level": c.level, "example": c.example} for c in kept], "aliases": aliases}
+
+    def _load(self, state: dict) -> None:
+        """Rebuild from `state()`; entries of the wrong shape are skipped (the state is ours, but may be old)."""
+        if not isinstance(state, dict) or state.get("version") != 1:
+            return
+        for entry in state.get("templates") or []:
+            try:
+                tokens = [str(t) for t in entry["tokens"]][:MAX_TOKENS]
+                cid = str(entry["id"])
+            except (KeyError, TypeError):
+                continue
+            if not tokens or cid in self._by_id:
+                continue
+            key = (len(tokens), tokens[0])
+            cluster = Cluster(cid, tokens, key)
+            cluster.count = int(entry.get("count") or 0)
+            cluster.first_seen = _num(entry.get("first_seen"))
+            cluster.last_seen = _num(entry.get("last_seen"))
+            level = entry.get("level")
+            cluster.level = level if level in _LEVEL_RANK else None
+            example = entry.get("example")
+            cluster.example = example if isinstance(example, str) else None
+            self._buckets.setdefault(key, []).append(cluster)
+            self._by_id[cid] = cluster
+        aliases = state.get("aliases")
+        if isinstance(aliases, dict):
+            self._aliases = {str(k): str(v) for k, v in aliases.items() if str(v) in self._by_id}
+
+
+def _num(value) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _diff(template: list[str], tokens: Iterable[str], limit: int | None) -> int | None:
+    """Positions where `tokens` differs from `template` (a `<*>` of the template matches anything); None once
+    past `limit`."""
+    diff = 0
+    for t, s in zip(template, tokens):
+        if t != s and t != W:
+            diff += 1
+            if limit is not None and diff > limit:
+                return None
+    return diff
+
+
+def _tokens(masked: str) -> list[str]:
+    """Whitespace tokens, a run of `<*>` tokens as one (a list of values is one variable), at most MAX_TOKENS."""
+    tokens: list[str] = []
+    last = None
+    for token in masked.split():
+        if token == W and last == W:
+            continue
+        tokens.append(token)
+        last = token
+        if len(tokens) >= MAX_TOKENS:
+            break
+    return tokens
+
+
+def _free(token: str) -> bool:
+    """A word that may turn out to be a variable: no masked part, not a key=value (whose value is the thing)."""
+    return FREE_ALL or (W not in token and "=" not in token)
+
+
+def _free_diff(template: list[str], tokens: list[str], slack: int) -> tuple[int, ...] | None:
+    """The positions where two token lists differ, when they are few (<= slack), not the first (the bucket's
+    key), and free words on both sides; else None."""
+    pos = []
+    for i, (t, s) in enumerate(zip(template, tokens)):
+        if t != s and t != W:
+            if not (_free(t) and _free(s)) or len(pos) >= slack:
+                return None
+            pos.append(i)
+    return tuple(pos) or None
