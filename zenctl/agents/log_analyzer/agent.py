@@ -208,7 +208,7 @@ class SourceScan:
     def _summary(self, reader, records, unparsed, samples, counts, templates, first) -> list[Finding]:
         stats = reader.stats
         source = self.source
-        if not stats.files and not stats.refused and not stats.lost and not stats.limited:
+        if not stats.lines and not stats.refused and not stats.lost and not stats.limited:
             what = "nothing new in" if reader.paths else "no log file at"
             return [Finding(self.prefix, "ok", f"{source.name}: {what} {source.path}",
                             evidence={"path": source.path})]
