@@ -327,7 +327,9 @@ def _traceback(record, path: str, groups: dict) -> None:
     summary = traceback_summary(record.raw.split("\n"))
     if not summary or not (summary.get("type") or summary.get("frame")):
         return
-    key = (summary.get("type") or "?", summary.get("frame") or "?")
+    key = (str(summary.get("type") or "?")[:200], str(summary.get("frame") or "?")[:300])
+    if key not in groups and len(groups) >= MAX_BASELINES:
+        return
     entry = groups.setdefault(key, {"count": 0, "example": f"{path}:{record.line}: "
                                                           f"{record.raw[:EXAMPLE_CHARS]}"})
     entry["count"] += 1

@@ -322,12 +322,10 @@ class Reader:
             seen_fps.add((cursor["fp"], cursor["fp_len"]))
             found = self._find(cursor, base, files, claimed, done)
             if found is None:
-                if not cursor["offset"]:
-                    continue  # nothing read from it: nothing lost
-                self.stats.lost.append((cursor.get("name", path), f"rotated away before its last "
-                                        f"{'lines were' if cursor['offset'] else 'line was'} read (the file is "
-                                        "gone)"))
-                continue
+                if cursor["offset"] and cursor["offset"] < cursor.get("size", cursor["offset"] + 1):
+                    self.stats.lost.append((cursor.get("name", path), "gone (rotated away or deleted) before "
+                                                                       "its last lines were read"))
+                continue  # gone after it was read to its end: nothing known to be lost
             seen_fps.add((cursor["fp"], cursor["fp_len"]))
             claimed[found] = cursor
             cursors.append(cursor)
