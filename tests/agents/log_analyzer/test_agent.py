@@ -164,3 +164,25 @@ def test_helpers():
     assert guess_level("Connection refused") == "error" and guess_level("kernel panic - not syncing") == "critical"
     assert guess_level("all fine") is None
     assert mount_of("nothing here") == "/"
+
+
+def test_a_tripped_jail_is_a_security_finding_with_a_ban_proposal_and_in_the_report(zenctl, tmp_path):
+    import time
+
+    log = tmp_path / "auth.log"
+    stamp = time.strftime("%b %e %H:%M:%S", time.gmtime())
+    append(log, *(f"{stamp} web1 sshd[{100 + n}]: Failed password for root from 203.0.113.9 port {4000 + n} ssh2"
+                  for n in range(6)))
+    cfg = config(zenctl, {"name": "auth", "path": str(log), "format": "syslog", "timezone": "UTC"})
+    done = zenctl("logs", "scan", "-c", str(cfg), "--json", "--dry-run")
+    assert done.returncode == 2, done.stdout + done.stderr
+    out = json.loads(done.stdout)
+    (trip,) = [f for f in out["findings"] if f["security"]]
+    assert trip["check"] == "logs:security:sshd:203.0.113.9" and trip["status"] == "critical"
+    assert trip["evidence"]["count"] == 6 and trip["evidence"]["lines"][0].startswith("1: ")
+    (action,) = out["actions"]
+    assert (action["kind"], action["target"], action["check"]) == ("security.block_ip", "203.0.113.9", trip["check"])
+    assert action["mode"] == "approve" and action["params"]["bantime"] == 600
+    code, report = zenctl.json("logs", "report")
+    assert [row["ip"] for row in report["security"]] == ["203.0.113.9"]
+    assert "Security incidents" in zenctl("logs", "report").stdout

@@ -70,8 +70,8 @@ class LogAnalyzerAgent(BaseAgent):
                 out.add(finding)
             digest["sources"][source.name] = scan.digest
         if jails is not None:
-            for finding, proposal in security_findings(jails):
-                out.add(finding, [proposal] if proposal else [])
+            for finding, proposals in security_findings(jails, ctx.now):
+                out.add(finding, proposals)
                 digest["security"].append({"check": finding.check, "message": finding.message,
                                            **{k: finding.evidence.get(k) for k in ("jail", "ip", "count")}})
             ctx.remember("jails", jails.state())
@@ -93,12 +93,10 @@ class LogAnalyzerAgent(BaseAgent):
 
 
 def _jails(cfg, state):
-    """logs-security's jails over the configured jails and their stored windows (None when not available)."""
-    try:
-        from zenctl.agents.log_analyzer.jails import Jails
-    except ImportError:
-        return None
-    return Jails(getattr(cfg, "jails", None), state)
+    """logs-security's jails over the configured jails and their stored windows."""
+    from zenctl.agents.log_analyzer.jails import Jails
+
+    return Jails(cfg.jails, state)
 
 
 class SourceScan:
@@ -152,7 +150,7 @@ class SourceScan:
                     if classifier is not None:
                         hit = classifier.classify(record)
                         if hit is not None:
-                            self.jails.feed(hit, record)
+                            self.jails.feed(hit, record, ctx.now)
         except FormatError as exc:
             findings.append(Finding(self.prefix, "unknown", f"{source.name}: {exc}",
                                     evidence={"path": source.path, "format": source.format}))
@@ -414,20 +412,22 @@ def judge_spikes(baseline: dict, counts: Counter, templates: dict, elapsed: floa
     return spikes, updated
 
 
-def security_findings(jails) -> list[tuple[Finding, Proposal | None]]:
-    """A CRITICAL security finding per tripped jail (an IP or a subnet), with a `security.block_ip` proposal."""
+def security_findings(jails, now: float) -> list[tuple[Finding, list[Proposal]]]:
+    """logs-security's CRITICAL security finding per tripped jail (an address, a subnet or a local user), with
+    its `security.block_ip` proposal (one per address, however many jails it tripped); ids under `logs:`."""
+    from dataclasses import replace
+
+    from zenctl.agents.log_analyzer import jails as jails_module
+
+    trips = jails.tripped(now)
+    proposals: dict[str, list[Proposal]] = {}
+    for proposal in jails_module.proposals(trips, jails.config):
+        proposals.setdefault(proposal.check, []).append(replace(proposal, check=f"logs:{proposal.check}"))
     out = []
-    for trip in jails.tripped():
-        target = trip.ip
-        check = f"logs:security:{trip.jail}:{target}"
-        evidence = {"jail": trip.jail, "ip": target, "count": trip.count, "bantime": trip.bantime,
-                    "evidence": list(trip.evidence)[:20]}
-        finding = Finding(check, "critical", f"{trip.jail}: {target} failed {trip.count} times "
-                                             f"(ban for {trip.bantime:g}s proposed)", trip.count, None, "",
-                          evidence, security=True)
-        proposal = Proposal("security.block_ip", target, {"ip": target, "bantime": trip.bantime, "jail": trip.jail},
-                            f"{trip.jail}: {trip.count} failures from {target}", check)
-        out.append((finding, proposal))
+    for trip in trips:
+        finding = jails_module.finding(trip, jails.config[trip.jail])
+        finding.check = f"logs:{finding.check}"
+        out.append((finding, proposals.pop(trip.check, [])))
     return out
 
 
