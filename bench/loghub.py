@@ -97,6 +97,14 @@ else:
         return add(content)["cluster_id"]
 keep = args.get("keep", True)
 groups = []
+cut = 0.0
+if args.get("cut_cost"):  # the same reading and header cut without mining, to tell the miner's own share
+    start = time.perf_counter()
+    with open(args["file"], encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            m = header.match(line.strip())
+            content = m.group("Content") if m else line.strip()
+    cut = time.perf_counter() - start
 start = time.perf_counter()
 n = 0
 with open(args["file"], encoding="utf-8", errors="replace") as fh:
@@ -113,15 +121,16 @@ if args["tool"] == "zenctl":
     clusters = len(miner.templates())
 else:
     clusters = len(miner.drain.clusters)
-print(json.dumps({"elapsed": elapsed, "lines": n, "clusters": clusters, "groups": groups}))
+print(json.dumps({"elapsed": elapsed, "cut": cut, "lines": n, "clusters": clusters, "groups": groups}))
 """
 
 
-def run_tool(tool: str, file: Path, header: str, settings: dict | None = None, keep: bool = True) -> dict:
+def run_tool(tool: str, file: Path, header: str, settings: dict | None = None, keep: bool = True,
+             cut_cost: bool = False) -> dict:
     """Run the miner `tool` ("zenctl", "drain3-bench", "drain3-default") over FILE in a child process; the
     result has elapsed, lines, clusters, groups and peak_rss (bytes, the child's own)."""
     python = sys.executable if tool == "zenctl" else drain3_python()
-    args = {"tool": tool, "file": str(file), "header": header, "keep": keep, **(settings or {})}
+    args = {"tool": tool, "file": str(file), "header": header, "keep": keep, "cut_cost": cut_cost, **(settings or {})}
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     if tool == "zenctl":
         env["PYTHONPATH"] = str(REPO)

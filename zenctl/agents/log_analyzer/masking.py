@@ -14,31 +14,38 @@ WILDCARD = "<*>"
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
 _DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
-_PATTERNS = (
+# Each starts at a word boundary (\b costs one test; a look-behind at every character cost ten times the scan).
+_WORDS = (
     # a date written with names: "Sun Jul 10 03:55:15 2005", "Jul 10", "10 Jul 2005" (names alone stay words)
-    rf"\b(?:{_DAY},?\s+)?{_MONTH}\s+\d{{1,2}}(?:,?\s+\d\d:\d\d:\d\d(?:\.\d+)?)?(?:,?\s+\d{{4}})?\b",
-    rf"\b\d{{1,2}}\s+{_MONTH}\s+\d{{4}}\b",
-    # URLs and file paths of two components or more: names in them vary without digits
-    r"\b[a-z][a-z0-9+.\-]*://[^\s\"'<>]+",
-    r"(?<![\w/.\-])(?:~|\.{1,2})?(?:/[\w.\-+@%~:,]+){2,}/?",
+    rf"(?:{_DAY},?\s+)?{_MONTH}\s+\d{{1,2}}(?:,?\s+\d\d:\d\d:\d\d(?:\.\d+)?)?(?:,?\s+\d{{4}})?\b",
+    rf"\d{{1,2}}\s+{_MONTH}\s+\d{{4}}\b",
+    # URLs
+    r"[a-z][a-z0-9+.\-]*://[^\s\"'<>]+",
     # dotted names of three parts or more (host names, Java classes and packages: which one is the value), and
     # host names of two parts under a common top-level domain (file names "job.jar" stay words)
-    r"(?<![\w\-$])\.?(?:[\w\-$]+\.){2,}[\w\-$]+",
-    r"(?<![\w.\-])[a-z0-9][a-z0-9\-]*\.(?:com|net|org|edu|gov|mil|int|info|biz|io|co|uk|de|jp|cn|ru|fr|br|it|nl|pl"
+    r"(?:[\w\-$]+\.){2,}[\w\-$]+",
+    r"[a-z0-9][a-z0-9\-]*\.(?:com|net|org|edu|gov|mil|int|info|biz|io|co|uk|de|jp|cn|ru|fr|br|it|nl|pl"
     r"|au|in|kr|tw|ca|es|se|ch|us|eu|local|lan|internal|localdomain)(?![\w.\-])",
     # booleans, and hex strings without a digit (8 letters a-f or more: no English word)
-    r"\b(?:[Tt]rue|[Ff]alse|TRUE|FALSE)\b",
-    r"\b[a-fA-F]{8,}\b",
-    # "()" where a value is missing is that value, empty ("from 1.2.3.4 () at" is "from 1.2.3.4 (host) at")
-    r"(?:(?<=\s\()|(?<=^\())(?=\))",
+    r"(?:[Tt]rue|[Ff]alse|TRUE|FALSE)\b",
+    r"[a-fA-F]{8,}\b",
     # IPv6 (at least two colons between hex groups, or :: forms), before the digit rule eats its pieces
-    r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}(?![\w:])",
-    r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,5})?(?![\w:])",
-    # any run of word characters (and . - +) that holds a digit; the look-behind starts it at the run's start
-    # only, so a long run without digits costs one pass, not a pass per character
-    r"(?<![\w.+\-])[\w.+\-]*?\d[\w.+\-]*",
+    r"(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}(?![\w:])",
+    r"(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,5})?(?![\w:])",
+    # any run of word characters (and . - +) that holds a digit: numbers, ids, versions, times, sizes, hashes
+    r"[\w.+\-]*?\d[\w.+\-]*",
 )
-MASK = re.compile("(" + "|".join(_PATTERNS) + ")")
+MASK = re.compile(
+    r"(\b(?:" + "|".join(_WORDS) + r")"
+    # file paths of two components or more ("/user/root/rand/part-0"): names in them vary without digits
+    r"|(?:~|\.{1,2})?(?:/[\w.\-+@%~:,]+){2,}/?"
+    # a signed number ("-1", "+5"): the sign, when no word is glued before it, is part of the value
+    r"|[\-+](?<![\w.+\-][\-+])\d[\w.+\-]*"
+    # a dotted name right after "/" or "." ("cmp=com.app/.ui.MainActivity")
+    r"|\.(?:[\w\-$]+\.){1,}[\w\-$]+"
+    # "()" where a value is missing is that value, empty ("from 1.2.3.4 () at" is "from 1.2.3.4 (host) at")
+    r"|(?=\))(?:(?<=\s\()|(?<=^\()))"
+)
 
 
 def split(message: str) -> list[str]:

@@ -17,6 +17,7 @@ least recently seen dropped first).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 
 from zenctl.agents.log_analyzer import masking
@@ -28,6 +29,8 @@ MAX_CACHE = 50000  # masked texts remembered for the fast path
 MAX_TOKENS = 200  # a longer message is mined on its first MAX_TOKENS tokens
 MAX_MESSAGE = 8192  # characters mined of one message
 EXAMPLE_CHARS = 512
+MAX_FAST = 64  # templates in one first word's fast-path regex (the most frequent)
+_NO_FAST = object()
 _LEVEL_RANK = {None: -1, "debug": 0, "info": 1, "notice": 2, "warning": 3, "error": 4, "critical": 5}
 
 
@@ -78,6 +81,8 @@ class Miner:
         self._aliases: dict[str, str] = {}
         self._cache: dict[str, Cluster] = {}
         self._pending: dict[tuple, set[str]] = {}
+        self._fast: dict[str, object] = {}
+        self._by_first: dict[str, list[Cluster]] = {}
         if state:
             self._load(state)
 
@@ -87,6 +92,26 @@ class Miner:
         """(template id, template, parameters) of one message; updates the counts."""
         if len(message) > MAX_MESSAGE:
             message = message[:MAX_MESSAGE]
+        # 1. a known template, found by the message's first word (or, for a first word that is a value, among
+        # the templates that start with one) and matched by one regex: no masking at all
+        space = message.find(" ")
+        fast = self._fast
+        for key in (message[:space] if space > 0 else message, W):
+            entry = fast.get(key)
+            if entry is None:
+                if key not in self._by_first:
+                    continue
+                entry = self._compile(key)
+            if entry is not _NO_FAST:
+                match = entry[0].fullmatch(message)
+                if match is not None:
+                    cluster, params = entry[1][match.lastgroup]
+                    cluster.count += 1
+                    cluster.run_count += 1
+                    if time is not None or level is not None or cluster.example is None:
+                        self._seen(cluster, message, time, level)
+                    return cluster.id, cluster.text, list(match.groups()[params])
+        # 2. masked, then a masked text seen before; 3. placed among the clusters
         parts = masking.split(message)
         masked = W.join(parts[0::2]) if len(parts) > 1 else message
         cluster = self._cache.get(masked)
@@ -97,6 +122,13 @@ class Miner:
             self._cache[masked] = cluster
         cluster.count += 1
         cluster.run_count += 1
+        self._seen(cluster, message, time, level)
+        if cluster.text == masked:
+            return cluster.id, cluster.text, parts[1::2]
+        return cluster.id, cluster.text, self._params(cluster, masked, parts[1::2])
+
+    @staticmethod
+    def _seen(cluster: Cluster, message: str, time: float | None, level: str | None) -> None:
         if time is not None:
             if cluster.first_seen is None or time < cluster.first_seen:
                 cluster.first_seen = time
@@ -106,9 +138,33 @@ class Miner:
             cluster.level = level
         if cluster.example is None:
             cluster.example = message[:EXAMPLE_CHARS]
-        if cluster.text == masked:
-            return cluster.id, cluster.text, parts[1::2]
-        return cluster.id, cluster.text, self._params(cluster, masked, parts[1::2])
+
+    def _compile(self, first: str):
+        """The one regex of every template whose first word is `first` (the fast path), or _NO_FAST."""
+        clusters = [c for c in self._by_first.get(first, ()) if c.into is None and len(c.tokens) < MAX_TOKENS]
+        if not clusters:
+            self._fast[first] = _NO_FAST
+            return _NO_FAST
+        clusters.sort(key=lambda c: -c.count)
+        branches, names, group = [], {}, 1
+        for i, cluster in enumerate(clusters[:MAX_FAST]):
+            body, n = _template_regex(cluster.tokens)
+            branches.append(f"(?P<t{i}>{body})")
+            names[f"t{i}"] = (cluster, slice(group, group + n))  # groups()[that slice] are its parameters
+            group += n + 1
+        try:
+            regex = re.compile(r"\s*(?:" + "|".join(branches) + r")\s*")
+        except (re.error, RecursionError, OverflowError):
+            self._fast[first] = _NO_FAST
+            return _NO_FAST
+        entry = (regex, names)
+        self._fast[first] = entry
+        return entry
+
+    def _dirty(self, cluster: Cluster) -> None:
+        """A template changed: the fast-path regex of its first word is rebuilt on next use."""
+        first = cluster.tokens[0] if cluster.tokens else ""
+        self._fast.pop(W if W in first else first, None)
 
     def _params(self, cluster: Cluster, masked: str, values: list[str]) -> list[str]:
         """The values at the template's `<*>`: masked spans, and whole tokens the template generalized."""
@@ -183,11 +239,20 @@ class Miner:
         cluster = Cluster(cid, tokens, key)
         bucket.append(cluster)
         self._by_id[cid] = cluster
+        self._register(cluster)
         return cluster
+
+    def _register(self, cluster: Cluster) -> None:
+        first = cluster.tokens[0] if cluster.tokens else ""
+        if W in first:
+            first = W  # a first word with a value: found under W
+        self._by_first.setdefault(first, []).append(cluster)
+        self._fast.pop(first, None)
 
     def _generalize(self, cluster: Cluster, positions: list[int]) -> None:
         if not positions:
             return
+        self._dirty(cluster)
         for p in positions:
             cluster.tokens[p] = W
         cluster.text = " ".join(cluster.tokens)
@@ -201,6 +266,11 @@ class Miner:
 
     def _merge(self, other: Cluster, into: Cluster) -> None:
         self._buckets[other.bucket].remove(other)
+        first = other.tokens[0] if other.tokens else ""
+        first = W if W in first else first
+        if other in self._by_first.get(first, ()):
+            self._by_first[first].remove(other)
+        self._dirty(other)
         other.into = into
         into.count += other.count
         into.run_count += other.run_count
@@ -262,6 +332,7 @@ class Miner:
             cluster.example = example if isinstance(example, str) else None
             self._buckets.setdefault(key, []).append(cluster)
             self._by_id[cid] = cluster
+            self._register(cluster)
         aliases = state.get("aliases")
         if isinstance(aliases, dict):
             self._aliases = {str(k): str(v) for k, v in aliases.items() if str(v) in self._by_id}
@@ -312,3 +383,28 @@ def _free_diff(template: list[str], tokens: list[str], slack: int) -> tuple[int,
                 return None
             pos.append(i)
     return tuple(pos) or None
+
+
+# A template's `<*>` in the fast path: a whole token is any word, then any words that are values with a digit
+# (masked values collapse into one `<*>`); a first word, or a value inside a token, is a value with a digit (or a
+# boolean), as masking finds them. Anything else falls back to masking, which is slower but exact.
+_VALUE = r"[\w.+\-]*\d[\w.+\-]*"
+_WHOLE = rf"(\S+(?:\s+{_VALUE})*)"
+_LEAD = rf"({_VALUE}(?:\s+{_VALUE})*)"
+_PART = rf"({_VALUE}|[Tt]rue|[Ff]alse|TRUE|FALSE)"
+
+
+def _template_regex(tokens: list[str]) -> tuple[str, int]:
+    """The regex body of a template for the fast path and its number of groups (one per `<*>`)."""
+    out, groups = [], 0
+    for i, token in enumerate(tokens):
+        if token == W:
+            out.append(_WHOLE if i else _LEAD)
+            groups += 1
+        elif W in token:
+            pieces = token.split(W)
+            out.append(_PART.join(re.escape(p) for p in pieces))
+            groups += len(pieces) - 1
+        else:
+            out.append(re.escape(token))
+    return r"\s+".join(out), groups
