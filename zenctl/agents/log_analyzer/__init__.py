@@ -9,7 +9,9 @@ SPEC = AgentSpec(
     title="Log Analysis",
     config="zenctl.agents.log_analyzer.config:LogAnalyzerConfig",
     agent="zenctl.agents.log_analyzer.agent:LogAnalyzerAgent",
-    kinds={"security.block_ip": "zenctl.agents.log_analyzer.kinds.block_ip"},
-    modes=(("security.block_ip", "approve", "bans of addresses a jail caught (nftables set with a timeout)"),),
+    kinds={"security.block_ip": "zenctl.agents.log_analyzer.kinds.block_ip",
+           "security.unblock_ip": "zenctl.agents.log_analyzer.kinds.block_ip"},
+    modes=(("security.block_ip", "approve", "bans of addresses a jail caught (nftables set with a timeout)"),
+           ("security.unblock_ip", "approve", "lifting such a ban (what `zenctl rollback` runs, as a person)")),
     cli="zenctl.agents.log_analyzer.cli:commands",
 )

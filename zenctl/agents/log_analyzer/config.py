@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from zenctl.core.confbase import Duration, Model, Percent
+from zenctl.agents.log_analyzer.jails import JailConfig, complete as complete_jails, default_jails
 from zenctl.core.config import AgentConfig, unique
 
 FORMAT_NAMES = ("auto", "syslog", "rfc5424", "nginx", "apache", "json", "python", "postgres", "regex")
@@ -154,6 +155,15 @@ class LogAnalyzerConfig(AgentConfig):
     slow_sql: SqlThresholds = Field(default_factory=SqlThresholds, description="Slow PostgreSQL statements.")
     spike: SpikeSettings = Field(default_factory=SpikeSettings, description="Template rate spikes.")
     report_keep: Duration = Field(8 * 86400, description="How long each run's digest is kept for `logs report`.")
+    jails: dict[str, JailConfig] = Field(
+        default_factory=default_jails,
+        description="Security jails as fail2ban's: sshd, sudo, apache-auth, nginx-http-auth, web-4xx, web-scan, "
+                    "web-attack. A jail named here keeps its own defaults under what it sets.")
+
+    @field_validator("jails", mode="before")
+    @classmethod
+    def _complete_jails(cls, value):
+        return complete_jails(value)
 
     @field_validator("sources")
     @classmethod
