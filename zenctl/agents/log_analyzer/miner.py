@@ -29,6 +29,7 @@ MAX_CACHE = 50000  # masked texts remembered for the fast path
 MAX_TOKENS = 200  # a longer message is mined on its first MAX_TOKENS tokens
 MAX_MESSAGE = 8192  # characters mined of one message
 EXAMPLE_CHARS = 512
+MAX_PARAMS_MESSAGE = 4096  # longer messages keep the parameters found when they were mined
 MAX_FAST = 64  # templates in one first word's fast-path regex (the most frequent)
 _NO_FAST = object()
 _LEVEL_RANK = {None: -1, "debug": 0, "info": 1, "notice": 2, "warning": 3, "error": 4, "critical": 5}
@@ -83,6 +84,7 @@ class Miner:
         self._pending: dict[tuple, set[str]] = {}
         self._fast: dict[str, object] = {}
         self._by_first: dict[str, list[Cluster]] = {}
+        self._param_rx: dict[str, re.Pattern | None] = {}
         if state:
             self._load(state)
 
@@ -125,7 +127,7 @@ class Miner:
         self._seen(cluster, message, time, level)
         if cluster.text == masked:
             return cluster.id, cluster.text, parts[1::2]
-        return cluster.id, cluster.text, self._params(cluster, masked, parts[1::2])
+        return cluster.id, cluster.text, self.params(cluster.id, message, self._params(cluster, masked, parts[1::2]))
 
     @staticmethod
     def _seen(cluster: Cluster, message: str, time: float | None, level: str | None) -> None:
@@ -292,6 +294,26 @@ class Miner:
             seen += 1
         return template_id
 
+    def template(self, template_id: str) -> str | None:
+        """The current template text of an id (followed through merges), None when unknown."""
+        cluster = self._by_id.get(self.resolve(template_id))
+        return cluster.text if cluster is not None else None
+
+    def params(self, template_id: str, message: str, default: list[str] | None = None) -> list[str]:
+        """The values at the `<*>` of the template `template_id` has now, read from `message` (a message that was
+        mined into it); `default` when the message does not fit (or is too long to try)."""
+        cluster = self._by_id.get(self.resolve(template_id))
+        fallback = list(default or [])
+        if cluster is None or len(message) > MAX_PARAMS_MESSAGE:
+            return fallback
+        regex = self._param_rx.get(cluster.text)
+        if regex is None:
+            if len(self._param_rx) >= MAX_CACHE:
+                self._param_rx.clear()
+            regex = self._param_rx[cluster.text] = _param_regex(cluster.tokens)
+        match = regex.fullmatch(message) if regex is not None else None
+        return list(match.groups()) if match is not None else fallback
+
     def templates(self) -> list[dict]:
         """Every live template with its counts, most frequent first."""
         return sorted((c.as_dict() for c in self._by_id.values()), key=lambda d: -d["count"])
@@ -408,3 +430,22 @@ def _template_regex(tokens: list[str]) -> tuple[str, int]:
         else:
             out.append(re.escape(token))
     return r"\s+".join(out), groups
+
+
+def _param_regex(tokens: list[str]) -> re.Pattern | None:
+    """A lenient regex of a template for reading its parameters back: a whole `<*>` takes one word or more,
+    one inside a word any characters. None for templates with too many `<*>` to match in bounded time."""
+    if sum(t.count(W) for t in tokens) > 32:
+        return None
+    out = []
+    for token in tokens:
+        if token == W:
+            out.append(r"(\S+(?:\s+\S+)*?)")
+        elif W in token:
+            out.append(r"(\S*?)".join(re.escape(p) for p in token.split(W)))
+        else:
+            out.append(re.escape(token))
+    try:
+        return re.compile(r"\s*" + r"\s+".join(out) + r"\s*", re.S)
+    except (re.error, RecursionError, OverflowError):
+        return None
