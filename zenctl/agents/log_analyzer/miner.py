@@ -337,15 +337,19 @@ class Miner:
             return
         for entry in state.get("templates") or []:
             try:
-                tokens = [str(t) for t in entry["tokens"]][:MAX_TOKENS]
+                tokens = entry["tokens"]
+                if not isinstance(tokens, list):
+                    continue
+                tokens = [str(t) for t in tokens][:MAX_TOKENS]
                 cid = str(entry["id"])
-            except (KeyError, TypeError):
+                count = int(entry.get("count") or 0)
+            except (KeyError, TypeError, ValueError, AttributeError):
                 continue
             if not tokens or cid in self._by_id:
                 continue
             key = (len(tokens), tokens[0])
             cluster = Cluster(cid, tokens, key)
-            cluster.count = int(entry.get("count") or 0)
+            cluster.count = count
             cluster.first_seen = _num(entry.get("first_seen"))
             cluster.last_seen = _num(entry.get("last_seen"))
             level = entry.get("level")
