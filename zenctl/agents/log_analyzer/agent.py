@@ -126,6 +126,8 @@ class SourceScan:
         collector = bottlenecks.Collector()
         records = unparsed = 0
         samples: list[str] = []
+        guessed: dict[str, str | None] = {}  # template text -> level guessed from its words
+        levels: dict[str, str] = dict(stored.get("levels") or {})  # template id -> guessed level
         findings: list[Finding] = []
         try:
             for chunk in reader.chunks():
@@ -136,8 +138,16 @@ class SourceScan:
                         unparsed += 1
                         if len(samples) < 3:
                             samples.append(f"{chunk.path}:{record.line}: {record.raw[:EXAMPLE_CHARS]}")
-                    level = record.level or guess_level(record.message)
-                    tid, _, _ = miner.add(record.message, time=record.time, level=level)
+                    tid, template, _ = miner.add(record.message, time=record.time, level=record.level)
+                    level = record.level
+                    if level is None:  # guessed from the template's words, once per template
+                        level = guessed.get(template, "")
+                        if level == "":
+                            if len(guessed) >= 50_000:
+                                guessed.clear()
+                            level = guessed[template] = guess_level(template)
+                        if level is not None and RANK[level] > RANK.get(levels.get(tid), -1):
+                            levels[tid] = level
                     counts[tid] += 1
                     rank = RANK.get(level, -1)
                     if rank >= 3:
@@ -160,6 +170,7 @@ class SourceScan:
         examples = {miner.resolve(t): e for t, e in examples.items()}
         known = {miner.resolve(t) for t in known}
         templates = {t["id"]: t for t in miner.templates()}
+        levels = merge_levels(miner, templates, levels)
         elapsed = ctx.now - stored["last"] if isinstance(stored.get("last"), (int, float)) else None
         backlog = first or reader.stats.limited or elapsed is None or elapsed <= 0
         spikes, baseline = judge_spikes(stored.get("baseline") or {}, counts, templates, elapsed, self.cfg.spike,
@@ -182,6 +193,7 @@ class SourceScan:
         ctx.remember(f"source:{source.name}", {
             "cursors": reader.state(), "last": ctx.now if not reader.stats.limited else stored.get("last", ctx.now),
             "baseline": baseline, "runs": stored.get("runs", 0) + (0 if backlog else 1), "tracebacks": seen_tb,
+            "levels": levels,
             "classifier": classifier.state() if classifier is not None else None})
         self.digest = {
             "lines": reader.stats.lines, "records": records, "unparsed": unparsed,
@@ -309,6 +321,22 @@ def _classifier(cfg, state):
     modes = {name: jail.mode for name, jail in (getattr(cfg, "jails", None) or {}).items()
              if getattr(jail, "mode", None)}
     return Classifier(modes, state if isinstance(state, dict) else None)
+
+
+def merge_levels(miner, templates: dict, levels: dict) -> dict:
+    """Levels guessed for templates of formats without one, merged into the miner's `templates()` rows (the
+    higher wins); returns the guesses of live templates, to keep."""
+    kept = {}
+    for tid, level in levels.items():
+        tid = miner.resolve(tid)
+        row = templates.get(tid)
+        if row is None or level not in RANK:
+            continue
+        if RANK[level] > RANK.get(kept.get(tid), -1):
+            kept[tid] = level
+        if RANK[level] > RANK.get(row.get("level"), -1):
+            row["level"] = level
+    return kept
 
 
 def _resolve(miner, counts: Counter) -> Counter:

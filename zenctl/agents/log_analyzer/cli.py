@@ -57,13 +57,21 @@ def stored(db: str | None, prefix: str) -> dict[str, object]:
 
 def templates(db: str | None, source: str | None, top: int) -> list[dict]:
     """What the miner learned per source: its templates, most frequent first."""
+    from zenctl.agents.log_analyzer.agent import merge_levels
     from zenctl.agents.log_analyzer.miner import Miner
 
     out = []
+    sources = stored(db, "source:")
     for name, state in sorted(stored(db, "miner:").items()):
         if source and name != source:
             continue
-        rows = Miner(state if isinstance(state, dict) else None).templates()[:top]
+        miner = Miner(state if isinstance(state, dict) else None)
+        rows = miner.templates()
+        source_state = sources.get(name)
+        levels = source_state.get("levels") if isinstance(source_state, dict) else None
+        if isinstance(levels, dict):
+            merge_levels(miner, {row["id"]: row for row in rows}, levels)
+        rows = rows[:top]
         out += [{"source": name, **{k: row.get(k) for k in ("id", "count", "level", "template", "first_seen",
                                                           "last_seen", "example")}} for row in rows]
     return out
