@@ -114,6 +114,11 @@ def test_hostile_messages_are_bounded():
     miner.add("")
     miner.add("(" * 10_000 + ")" * 10_000)
     miner.add("a.b." * 20_000)
+    miner.add("a-" * 4096)  # a run that every word boundary inside could restart
+    miner.add("a.b-c+d_" * 1000)
+    for n in range(5):
+        miner.add(f"xq {n} yq")  # a template whose value the fast path matches
+    miner.add("xq a " + "1" * 8000 + " zq")  # a long digit run that fails to match after it
     assert time.monotonic() - start < 10
     for row in miner.templates():
         assert len(row["template"]) <= 9000
