@@ -28,12 +28,13 @@ class Follower:
 
     def __init__(self, pattern: str, max_lines: int = 10**9):
         self.pattern, self.max_lines = pattern, max_lines
+        self.max_line_bytes = 65536
         self.state = None
         self.seen: list[int] = []
         self.lost: list = []
 
     def run(self) -> Reader:
-        reader = Reader(self.pattern, self.state, self.max_lines)
+        reader = Reader(self.pattern, self.state, self.max_lines, self.max_line_bytes)
         for chunk in reader.chunks():
             for _, text in chunk.lines:
                 self.seen.append(int(text.split()[0]))
@@ -218,3 +219,17 @@ def test_a_glob_skips_generations_and_each_file_has_its_own_cursor(tmp_path):
     follower = Follower(str(tmp_path / "*"))
     follower.run()
     assert follower.seen == [0, 0]
+
+
+def test_a_long_line_still_being_written_waits_for_its_end(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_bytes(b"00000000 short\n00000001 " + b"y" * 300_000)
+    follower = Follower(str(log))
+    follower.max_line_bytes = 1024
+    follower.run()
+    assert follower.seen == [0]
+    with open(log, "ab") as handle:
+        handle.write(b"y" * 300_000 + b"\n00000002 after\n")
+    reader = follower.run()
+    assert reader.stats.truncated == 1
+    follower.check(3)

@@ -396,65 +396,88 @@ class Reader:
 
     # -------------------------------------------------------------------------------------------------- reading
     def _lines(self, opened: _File, cursor: dict, then_fresh: bool = False) -> Iterator[tuple[int, str]]:
-        """The file's complete lines from the cursor on; the cursor follows what was yielded. The partial last
-        line of a file never written again (gzip, a copytruncate copy) is carried to the start of the next file
-        when that one is read from its start (`then_fresh`): a copy cut at a block boundary ends mid-line."""
+        """The file's complete lines from the cursor on, read in blocks; the cursor follows what was yielded.
+        The partial last line of a file never written again (gzip, a copytruncate copy) is carried to the start
+        of the next file when that one is read from its start (`then_fresh`): a copy cut at a block boundary
+        ends mid-line."""
         final = opened.gz or cursor.get("copy", False)
         cursor["eof"] = False
-        offset, number = cursor["offset"], cursor["line"]
-        carry = bytes.fromhex(cursor.pop("carry", "")) if not offset else b""
+        start, number = cursor["offset"], cursor["line"]
+        offset = start
+        carry = bytes.fromhex(cursor.pop("carry", "")) if not start else b""
         limit = self.max_line
         stats = self.stats
         try:
-            handle = opened.stream(offset)
+            handle = opened.stream(start)
         except (OSError, EOFError, zlib.error):
             return
+        pending = b""  # bytes after the last complete line
+        long_head, long_size = None, 0  # an overlong line being skipped: its first `limit` bytes, its size so far
         try:
             while self.budget > 0:
                 try:
-                    raw = handle.readline(limit + 1)
+                    block = handle.read(_BLOCK)
                 except (OSError, EOFError, zlib.error):
                     break  # a gzip generation being written (or damaged): tried again next run
-                if not raw:
+                if not block:
+                    if pending or long_head is not None:
+                        if not final:
+                            break  # a partial last line: its writer is not done
+                        raw = long_head if long_head is not None else pending
+                        size = long_size + len(pending) if long_head is not None else len(pending)
+                        if then_fresh and long_head is None:
+                            self._carry = raw[:limit]  # continued at the start of the next file
+                            offset += size
+                            pending = b""
+                            cursor["eof"] = True
+                            break
+                        if long_head is not None:
+                            stats.truncated += 1
+                        pending, long_head = b"", None
+                        number += 1
+                        offset += size
+                        line = self._text(raw[:limit], stats)
+                        self._count(size)
+                        yield number, line
                     cursor["eof"] = True
                     break
-                size = len(raw)
-                if raw[-1:] != b"\n":
-                    if size > limit:
-                        rest, ended = self._skip_line(handle)
-                        if not ended and not final:
-                            break  # a long line still being written
-                        size += rest
+                if long_head is not None:
+                    cut = block.find(b"\n")
+                    if cut < 0:
+                        long_size += len(block)
+                        continue
+                    long_size += cut + 1
+                    stats.truncated += 1
+                    number += 1
+                    offset += long_size
+                    line = self._text(long_head, stats)
+                    self._count(long_size)
+                    long_head = None
+                    block = block[cut + 1:]
+                    yield number, line
+                    if self.budget <= 0:
+                        break
+                data = pending + block if pending else block
+                lines = data.split(b"\n")
+                pending = lines.pop()
+                for raw in lines:
+                    size = len(raw) + 1
+                    if carry:  # the start of this line was at the end of the copy read before
+                        raw, carry = carry + raw, b""
+                    if len(raw) > limit:
                         stats.truncated += 1
                         raw = raw[:limit]
-                    elif not final:
-                        break  # a partial last line: its writer is not done
-                    elif then_fresh:
-                        self._carry = raw  # continued at the start of the next file
-                        offset += size
-                        cursor["offset"] = offset
-                        continue
-                if carry:  # the start of this line was at the end of the copy read before
-                    raw, carry = (carry + raw)[:limit], b""
-                text = raw.rstrip(b"\n").rstrip(b"\r")
-                if b"\x00" in text:
-                    stats.binary += 1
-                try:
-                    line = text.decode()
-                except UnicodeDecodeError:
-                    stats.invalid_utf8 += 1
-                    line = text.decode("utf-8", "backslashreplace")
-                offset += size
-                number += 1
-                self.budget -= 1
-                stats.lines += 1
-                stats.bytes += size
-                self._done_bytes += size
-                if self.progress and stats.lines % 50_000 == 0:
-                    self.progress(self._done_bytes, self._total_bytes)
-                cursor["offset"], cursor["line"] = offset, number
-                yield number, line
+                    number += 1
+                    offset += size
+                    line = self._text(raw, stats)
+                    self._count(size)
+                    yield number, line
+                    if self.budget <= 0:
+                        break
+                if len(pending) > limit and self.budget > 0:
+                    long_head, long_size, pending = pending[:limit], len(pending), b""
         finally:
+            cursor["offset"], cursor["line"] = offset, number
             if carry:
                 cursor["carry"] = carry.hex()
             if self.budget <= 0 and not cursor["eof"]:
@@ -466,19 +489,26 @@ class Reader:
                 close_raw.close()
             self._mark(opened, cursor)
 
-    def _skip_line(self, handle) -> tuple[int, bool]:
-        """Bytes up to and including the next newline (bounded reads); whether a newline ended them."""
-        skipped = 0
-        while True:
-            try:
-                part = handle.readline(_BLOCK)
-            except (OSError, EOFError, zlib.error):
-                return skipped, False
-            skipped += len(part)
-            if not part:
-                return skipped, False
-            if part.endswith(b"\n"):
-                return skipped, True
+    def _count(self, size: int) -> None:
+        self.budget -= 1
+        stats = self.stats
+        stats.lines += 1
+        stats.bytes += size
+        self._done_bytes += size
+        if self.progress and not stats.lines % 50_000:
+            self.progress(self._done_bytes, self._total_bytes)
+
+    @staticmethod
+    def _text(raw: bytes, stats: Stats) -> str:
+        if raw[-1:] == b"\r":
+            raw = raw[:-1]
+        if b"\x00" in raw:
+            stats.binary += 1
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            stats.invalid_utf8 += 1
+            return raw.decode("utf-8", "backslashreplace")
 
     def _mark(self, opened: _File, cursor: dict) -> None:
         """Fingerprints of what was read so far (first bytes, bytes before the offset)."""
