@@ -48,6 +48,8 @@ def test_masking_finds_values_by_their_characters():
     assert "blk_-1608999687919862906" in values and "10.250.19.102" in values and "54106" in values
     assert "Sun Jul 10 03:55:15 2005" in values and "com.example.app.Main" in values and "-1" in values
     assert "ok" not in values and "Receiving" not in values
+    assert masking.split("estimated size 12.3 KB, free 5 B")[1::2] == ["12.3 KB", "5 B"]
+    assert masking.split("illegal instruction......0 at x")[1::2] == ["0"]
     assert masking.split("plain words only") == ["plain words only"]
 
 
@@ -67,6 +69,10 @@ def test_a_position_is_a_variable_once_four_words_were_seen_there():
     last = miner.add("Invalid user dave from 10.0.0.9")
     assert {miner.resolve(i) for i in ids} == {last[0]} and last[1] == "Invalid user <*> from <*>"
     assert miner.add("Invalid user eve from 10.0.0.1")[0] == last[0]
+    # the first word too (a program, a user), found through the second token
+    firsts = [miner.add(f"{d} startup succeeded")[0] for d in ("cupsd", "sshd", "crond", "atd")]
+    assert len({miner.resolve(i) for i in firsts}) == 1 and miner.add("ntpd startup succeeded")[1] == (
+        "<*> startup succeeded")
     # two words at one place stay two templates
     x = miner.add("Block rdd_1 stored as bytes in memory")[0]
     y = miner.add("Block rdd_2 stored as values in memory")[0]
@@ -92,7 +98,7 @@ def test_state_is_bounded_and_a_broken_state_is_ignored():
     miner = Miner()
     words = [a + b + c for a in "bcdfghjklm" for b in "aeiou" for c in "bcdfghjklmnpqrstvwxz"]
     for n, word in enumerate((w + x for w in words for x in ("up", "down", "in", "out", "on", "off", "at", "by")), 1):
-        miner.add(f"{word} happened now", time=float(n))
+        miner.add(f"{word} happened-{word}", time=float(n))  # two tokens: never generalized
         if n > MAX_TEMPLATES + 500:
             break
     state = miner.state()

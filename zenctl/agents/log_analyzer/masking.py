@@ -34,8 +34,9 @@ _WORDS = (
     # IPv6 (at least two colons between hex groups, or :: forms), before the digit rule eats its pieces
     r"(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}(?![\w:])",
     r"(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,5})?(?![\w:])",
-    # any run of word characters (and . - +) that holds a digit: numbers, ids, versions, times, sizes, hashes
-    r"(?:[^\W\d]|[.+\-])*+\d[\w.+\-]*+",
+    # any run of word characters (and . - +) that holds a digit: numbers, ids, versions, times, sizes, hashes;
+    # a size unit after a number is part of it ("12 KB", "3.5 MiB"); dot leaders ("state.....0") end a run
+    r"(?:[^\W\d]|[+\-]|\.(?!\.))*+\d(?:[\w+\-]|\.(?!\.))*+(?:\s(?:[KMGTPE]i?B|kB|B)\b)?",
 )
 MASK = re.compile(
     r"(\b(?<![\w.+\-])(?:" + "|".join(_WORDS) + r")"
@@ -43,6 +44,8 @@ MASK = re.compile(
     r"|(?:~|\.{1,2})?(?:/[\w.\-+@%~:,]+){2,}/?"
     # a signed number ("-1", "+5"): the sign, when no word is glued before it, is part of the value
     r"|[\-+](?<![\w.+\-][\-+])\d[\w.+\-]*"
+    # a value after dot leaders ("illegal instruction......0")
+    r"|\d(?<=\.\.\d)(?:[\w+\-]|\.(?!\.))*+"
     # a dotted name right after "/" or "." ("cmp=com.app/.ui.MainActivity")
     r"|\.(?<![\w.+\-]\.)(?:[\w\-$]++\.){1,}[\w\-$]++"
     # "()" where a value is missing is that value, empty ("from 1.2.3.4 () at" is "from 1.2.3.4 (host) at")

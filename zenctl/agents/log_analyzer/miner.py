@@ -37,6 +37,7 @@ _LEVEL_RANK = {None: -1, "debug": 0, "info": 1, "notice": 2, "warning": 3, "erro
 
 SIMILARITY_SLACK = 0.3  # the share of a template's positions that may differ and still be variables
 FREE_ALL = True
+FIRST_VARIANTS = True
 VARIANTS = 4  # distinct words seen at the same positions of one template before they count as variables
 
 
@@ -84,6 +85,7 @@ class Miner:
         self._pending: dict[tuple, set[str]] = {}
         self._fast: dict[str, object] = {}
         self._by_first: dict[str, list[Cluster]] = {}
+        self._by_second: dict[tuple, list[Cluster]] = {}
         self._param_rx: dict[str, re.Pattern | None] = {}
         if state:
             self._load(state)
@@ -163,11 +165,6 @@ class Miner:
         self._fast[first] = entry
         return entry
 
-    def _dirty(self, cluster: Cluster) -> None:
-        """A template changed: the fast-path regex of its first word is rebuilt on next use."""
-        first = cluster.tokens[0] if cluster.tokens else ""
-        self._fast.pop(W if W in first else first, None)
-
     def _params(self, cluster: Cluster, masked: str, values: list[str]) -> list[str]:
         """The values at the template's `<*>`: masked spans, and whole tokens the template generalized."""
         params: list[str] = []
@@ -188,10 +185,14 @@ class Miner:
     def _place(self, masked: str) -> Cluster:
         tokens = _tokens(masked)
         key = (len(tokens), tokens[0] if tokens else "")
-        bucket = self._buckets.setdefault(key, [])
+        bucket = self._buckets.get(key, ())
         for cluster in bucket:
             if _diff(cluster.tokens, tokens, 0) == 0:
                 return cluster
+        if key[1] != W:  # a template whose first token became <*>
+            for cluster in self._buckets.get((key[0], W), ()):
+                if _diff(cluster.tokens, tokens, 0) == 0:
+                    return cluster
         if len(bucket) >= MAX_BUCKET:  # a flood of distinct messages: the nearest one takes it
             best = min(bucket, key=lambda c: _diff(c.tokens, tokens, None))
             self._generalize(best, [i for i, (t, s) in enumerate(zip(best.tokens, tokens)) if t != s])
@@ -199,10 +200,11 @@ class Miner:
         new = self._new(tokens, key, bucket)
         if W in tokens:
             self._absorb(new)
-        self._consider(new, bucket)
+        if new.into is None:
+            self._consider(new)
         return new.live()
 
-    def _consider(self, new: Cluster, bucket: list[Cluster]) -> None:
+    def _consider(self, new: Cluster) -> None:
         """Note which template `new` differs from only at free words (few positions); once VARIANTS clusters
         differ from one template at the same positions, those positions are variables: merge them."""
         tokens = new.tokens
@@ -211,7 +213,10 @@ class Miner:
         if not slack:
             return
         best, best_pos = None, None
-        for cluster in bucket:
+        candidates = self._buckets.get(new.bucket, ())
+        if FIRST_VARIANTS and tokens[0] != W:  # the same message but for its first word (a program, a user)?
+            candidates = [*candidates, *self._by_second.get((n, tokens[1]), ())]
+        for cluster in candidates:
             if cluster is new:
                 continue
             pos = _free_diff(cluster.tokens, tokens, slack)
@@ -239,40 +244,58 @@ class Miner:
         while cid in self._by_id or cid in self._aliases:
             cid = template_id(cid + text)
         cluster = Cluster(cid, tokens, key)
-        bucket.append(cluster)
         self._by_id[cid] = cluster
-        self._register(cluster)
+        self._index(cluster)
         return cluster
 
-    def _register(self, cluster: Cluster) -> None:
-        first = cluster.tokens[0] if cluster.tokens else ""
-        if W in first:
-            first = W  # a first word with a value: found under W
-        self._by_first.setdefault(first, []).append(cluster)
-        self._fast.pop(first, None)
+    def _index(self, cluster: Cluster) -> None:
+        """File a cluster under its bucket (token count, first token), its first word for the fast path (W for a
+        first word with a value) and its second token (to find templates that differ in the first one)."""
+        tokens = cluster.tokens
+        first = tokens[0] if tokens else ""
+        cluster.bucket = (len(tokens), first)
+        self._buckets.setdefault(cluster.bucket, []).append(cluster)
+        fast = W if W in first else first
+        self._by_first.setdefault(fast, []).append(cluster)
+        self._fast.pop(fast, None)
+        if len(tokens) >= 3:
+            self._by_second.setdefault((len(tokens), tokens[1]), []).append(cluster)
+
+    def _unindex(self, cluster: Cluster) -> None:
+        tokens = cluster.tokens
+        first = tokens[0] if tokens else ""
+        for index, key in ((self._buckets, cluster.bucket), (self._by_first, W if W in first else first),
+                           (self._by_second, (len(tokens), tokens[1]) if len(tokens) >= 3 else None)):
+            members = index.get(key)
+            if members is not None and cluster in members:
+                members.remove(cluster)
+                if not members:
+                    del index[key]
+        self._fast.pop(W if W in first else first, None)
 
     def _generalize(self, cluster: Cluster, positions: list[int]) -> None:
         if not positions:
             return
-        self._dirty(cluster)
+        self._unindex(cluster)
         for p in positions:
             cluster.tokens[p] = W
         cluster.text = " ".join(cluster.tokens)
+        self._index(cluster)
         self._absorb(cluster)
 
     def _absorb(self, cluster: Cluster) -> None:
-        """Merge into `cluster` the clusters of its bucket that its template now covers."""
-        for other in list(self._buckets[cluster.bucket]):
-            if other is not cluster and _diff(cluster.tokens, other.tokens, 0) == 0:
+        """Merge into `cluster` the clusters its template now covers: of its bucket, and when its first token is
+        `<*>`, those of the same length and second token."""
+        tokens = cluster.tokens
+        others = list(self._buckets.get(cluster.bucket, ()))
+        if tokens and tokens[0] == W and len(tokens) >= 3:
+            others += self._by_second.get((len(tokens), tokens[1]), ())
+        for other in others:
+            if other is not cluster and other.into is None and _diff(tokens, other.tokens, 0) == 0:
                 self._merge(other, cluster)
 
     def _merge(self, other: Cluster, into: Cluster) -> None:
-        self._buckets[other.bucket].remove(other)
-        first = other.tokens[0] if other.tokens else ""
-        first = W if W in first else first
-        if other in self._by_first.get(first, ()):
-            self._by_first[first].remove(other)
-        self._dirty(other)
+        self._unindex(other)
         other.into = into
         into.count += other.count
         into.run_count += other.run_count
@@ -347,8 +370,7 @@ class Miner:
                 continue
             if not tokens or cid in self._by_id:
                 continue
-            key = (len(tokens), tokens[0])
-            cluster = Cluster(cid, tokens, key)
+            cluster = Cluster(cid, tokens, (len(tokens), tokens[0]))
             cluster.count = count
             cluster.first_seen = _num(entry.get("first_seen"))
             cluster.last_seen = _num(entry.get("last_seen"))
@@ -356,9 +378,8 @@ class Miner:
             cluster.level = level if level in _LEVEL_RANK else None
             example = entry.get("example")
             cluster.example = example if isinstance(example, str) else None
-            self._buckets.setdefault(key, []).append(cluster)
             self._by_id[cid] = cluster
-            self._register(cluster)
+            self._index(cluster)
         aliases = state.get("aliases")
         if isinstance(aliases, dict):
             self._aliases = {str(k): str(v) for k, v in aliases.items() if str(v) in self._by_id}
@@ -416,7 +437,7 @@ def _free_diff(template: list[str], tokens: list[str], slack: int) -> tuple[int,
 # boolean), as masking finds them. Anything else falls back to masking, which is slower but exact.
 # No digit before the first one (the class excludes them), so a long run of digits is tried once, not at every
 # split: "[\w]*\d[\w]*" took seconds on one 8,000-digit word that failed to match.
-_VALUE = r"[A-Za-z_.+\-]*\d[\w.+\-]*"
+_VALUE = r"[A-Za-z_.+\-]*\d[\w.+\-]*(?:\s(?:[KMGTPE]i?B|kB|B)\b)?"  # with a size unit, as masking takes it
 _WHOLE = rf"(\S+(?:\s+{_VALUE})*)"
 _LEAD = rf"({_VALUE}(?:\s+{_VALUE})*)"
 _PART = rf"({_VALUE}|[Tt]rue|[Ff]alse|TRUE|FALSE)"
