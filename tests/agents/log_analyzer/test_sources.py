@@ -233,3 +233,14 @@ def test_a_long_line_still_being_written_waits_for_its_end(tmp_path):
     reader = follower.run()
     assert reader.stats.truncated == 1
     follower.check(3)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the directory must be root's")
+def test_a_symlinked_log_in_a_directory_only_root_can_change_is_followed(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "app.log").write_bytes(b"00000000 x\n00000001 y\n")
+    (tmp_path / "app.log").symlink_to(real / "app.log")
+    follower = Follower(str(tmp_path / "app.log"))
+    follower.run()
+    follower.check(2)
