@@ -100,6 +100,24 @@ def test_the_raw_line_path_answers_as_the_record_path():
             assert by_record.classify(record) == by_line.classify_line(number, text), (mode, text)
 
 
+def test_scanning_a_files_lines_finds_what_the_records_find(tmp_path):
+    lines, _ = annotated("sshd")
+    log = tmp_path / "auth.log"
+    log.write_text("".join(f"{text}\n" for _, text, _ in lines if not text.startswith("<")))
+    numbered = [(n, text) for n, text in enumerate(log.read_text().splitlines(), 1)]
+    for mode in ("normal", "aggressive"):
+        expected = list(security.Classifier({"sshd": mode}).scan(numbered))
+        with log.open() as stream:
+            assert list(security.Classifier({"sshd": mode}).scan(stream)) == expected
+        assert len(expected) == {"normal": 68, "aggressive": 109}[mode]
+
+
+def test_lines_longer_than_sshd_writes_never_reach_a_regex():
+    long = "Mar  7 18:53:01 host sshd[1]: Invalid user " + "a " * 2000 + "from 1.2.3.4 port 22"
+    assert security.Classifier().classify_line(1, long) is None
+    assert _hits("Invalid user " + "a" * 900 + " from 1.2.3.4 port 22")[0].ip == "1.2.3.4"
+
+
 def _syslog(*messages: str, pid: int = 4242, program: str = "sshd"):
     return [next(parse_lines([(i, f"Mar  7 18:53:{i:02d} host {program}[{pid}]: {m}")], "syslog"))
             for i, m in enumerate(messages, 1)]

@@ -20,6 +20,7 @@ raw-line precheck `Classifier.wanted(text)` lets a reader skip a syslog line wit
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -40,6 +41,7 @@ JAIL_MODES = {
 }
 MAX_CONNECTIONS = 4096  # sshd processes remembered (least recently seen forgotten first)
 MAX_USERS = 8  # user names remembered per connection
+MAX_SSH_MESSAGE = 2048
 
 
 @dataclass(slots=True)
@@ -110,6 +112,7 @@ _END = r"(?: \[preauth\])?\s*\Z"
 # end or ": " is a candidate, and the user name may hold fake ones (see _failed).
 _FAILED = re.compile(r"Failed (\S+) for (invalid user )?")
 _FROM_CAND = re.compile(rf" from ({_ADDR}){_PORT}(?: (ssh\d*))?(?=: |\s*\Z)")
+_AFTER_FROM = re.compile(rf"{_PORT}(?: ssh\d*)?(?=: |\s*\Z)")  # what may follow the address
 _KEY_INFO = re.compile(r": [A-Z][A-Z0-9-]*(?:@\S+)? (?:SHA256:|MD5:|[0-9a-f]{2}:)\S*(?:, client user \".*\", client host "
                        r"\".*\")?\s*\Z")
 _HOST_TAIL = re.compile(rf"({_ADDR}){_PORT}{_END}")  # what follows the last " from " of "Invalid user U from ..."
@@ -158,6 +161,7 @@ _NO_MATCHING = re.compile(r"no matching (?:\w+ ){0,3}found:")
 
 
 _PREFIX_CHARS = frozenset("efP[")
+_NO_USERS: frozenset[str] = frozenset()
 
 
 class _Conn:
@@ -167,12 +171,16 @@ class _Conn:
 
     def __init__(self) -> None:
         self.ip: str | None = None
-        self.users: set[str] = set()
+        self.users: frozenset[str] | set[str] = _NO_USERS  # its own set once a user is seen
         self.soft = 0  # failures that count only if the connection ends without success (failed keys, PAM)
         self.noip = 0  # failures logged without an address, waiting for a line that names it
 
     def add_user(self, user: str | None) -> None:
-        if user is not None and len(self.users) < MAX_USERS:
+        if user is None or user in self.users or len(self.users) >= MAX_USERS:
+            return
+        if self.users is _NO_USERS:
+            self.users = {user[:100]}
+        else:
             self.users.add(user[:100])
 
 
@@ -208,13 +216,13 @@ _SUSPICIOUS = re.compile(r"[%<>'\"();$\\{}`|]|\.\.")
 _TRAVERSAL = re.compile(r"(?:^|[/\\=])\.\.+(?:[/\\;]|$)|/etc/(?:passwd|shadow|group|hosts)\b|\bwin\.ini\b|"
                         r"\bboot\.ini\b|[a-z]:\\+windows\\|/proc/self/(?:environ|cmdline|fd)")
 _SQLI = re.compile(
-    r"\bunion(?:\s|\+|/\*.*?\*/|%20)+(?:all(?:\s|\+|/\*.*?\*/)+)?select\b|"
+    r"\bunion(?:\s|\+|/\*.{0,100}?\*/|%20){1,20}(?:all(?:\s|\+|/\*.{0,100}?\*/){1,20})?select\b|"
     r"['\"`)]\s*(?:or|and|\|\||&&)\s*['\"(]?\w*['\"]?\s*(?:=|<|>|like\b)|"
     r"\b(?:or|and)\s+\d+\s*=\s*\d+|"
     r"\b(?:sleep|benchmark|pg_sleep|extractvalue|updatexml|load_file|xp_cmdshell|dbms_pipe\.receive_message)\s*\(|"
     r"\bwaitfor\s+delay\s+'|\binformation_schema\b|\binto\s+(?:out|dump)file\b|"
     r"['\"`)]\s*;\s*(?:drop|delete|insert|update|shutdown|exec)\b|['\"]\s*(?:--|#)|"
-    r"\bselect\s+(?:@@\w+|\w+\s*\(.*\)\s*from|\*\s*from|null\s*,|concat\s*\()|\bconcat(?:_ws)?\s*\(\s*0x", re.S)
+    r"\bselect\s+(?:@@\w+|\w+\s*\([^)]{0,200}\)\s*from|\*\s*from|null\s*,|concat\s*\()|\bconcat(?:_ws)?\s*\(\s*0x", re.S)
 _XSS = re.compile(r"<\s*/?\s*(?:script|iframe|svg|img|body|object|embed|details|math|marquee|input|video|audio)\b|"
                   r"javascript\s*:|vbscript\s*:|\bon(?:error|load|mouseover|focus|click|submit|toggle|begin|"
                   r"animationstart)\s*=|\bdocument\.(?:cookie|domain|location)\b|\balert\s*\(|\bprompt\s*\(|"
@@ -255,6 +263,9 @@ _SSH_PROGRAMS = ("sshd", "sshd-session", "sshd-auth")
 # RFC 5424 with structured data formats' parser does not take (an unescaped "]" inside a quoted value).
 _RFC5424_TAG = re.compile(r'<\d{1,3}>1 \S+ \S+ (?P<prog>\S+) (?P<pid>\S+) \S+ (?:-|(?:\[[^\s\]]+(?: [^=\s\]]+="(?:[^"\\]|'
                           r'\\.)*")*\])+)(?: (?P<msg>.*))?\Z', re.S)
+_TAG_STARTS = frozenset(("ss", "su", "ng", "ap", "ht"))  # sshd*, sudo, su, nginx, apache*, httpd*
+# A line the raw path cannot split (no "tag: ", a bracketed or empty tag) that may still be one of ours.
+_ODD_LINE = re.compile(r"sshd|sudo|\bsu\b|nginx|apache|httpd")
 _PREFIX_TAG = re.compile(r"(?:<\d{1,3}>)?(?:\S+ +){0,5}?\[?(?P<prog>sshd(?:-session|-auth)?|sudo|su|httpd(?:/\w+)?|"
                          r"apache2?|nginx)(?:\[(?P<pid>\d+)\])?\]?:? +(?P<msg>.*)\Z", re.S)
 
@@ -331,26 +342,48 @@ class Classifier:
                 end, pid = colon, None
             space = text.rfind(" ", 0, end)
             tag = text[space + 1:end]
-            if tag.startswith("sshd"):
+            if tag[:4] == "sshd":
+                found = _ssh_handler(text[colon + 2:])
+                if found is None:
+                    return None
                 if pid:
                     before = text.rfind(" ", 0, space)
                     name = text[before + 1:space]
                     key = (None if name[2:3] == ":" else name, pid)  # no host: the token is the time
                 else:
                     key = None
-                return self._ssh(key, text[colon + 2:])
+                return found[0](self, key, found[1])
             if tag == "sudo" or tag == "su":
                 return _sudo(tag, text[colon + 2:])
-            if tag and tag[0].isalnum() and tag != "nginx" and not tag.startswith(("apache", "httpd")):
+            if tag[:1].isalnum() and tag != "nginx" and tag[:6] != "apache" and tag[:5] != "httpd":
                 return None  # another program's line
-        if "sshd" in text or "sudo" in text or "su:" in text or "su[" in text or "nginx" in text or "apache" in text or "httpd" in text:
+        if _ODD_LINE.search(text):
             return self.classify(Record(number, text, text, fields={"unparsed": True}))
         return None
 
-    def scan(self, lines: Iterable[tuple[int, str]]) -> Iterator[tuple[int, str, Hit]]:
-        """(line number, text, hit) for each raw syslog line that is a failure; see classify_line."""
+    def scan(self, lines: Iterable[tuple[int, str]] | Iterable[str]) -> Iterator[tuple[int, str, Hit]]:
+        """(line number, text, hit) for each raw syslog line that is a failure; see classify_line. `lines`: (number,
+        text) pairs, or the lines of a file (numbered from 1, their newline dropped). For a file, a line whose
+        syslog tag does not start as one of ours ("ss", "su", "ng", "ap", "ht") is dropped in the loop itself."""
         classify = self.classify_line
-        for number, text in lines:
+        lines = iter(lines)
+        first = next(lines, None)
+        if first is None:
+            return
+        if not isinstance(first, str):
+            for number, text in itertools.chain((first,), lines):
+                hit = classify(number, text)
+                if hit is not None:
+                    yield number, text, hit
+            return
+        ours = _TAG_STARTS
+        for number, text in enumerate(itertools.chain((first,), lines), 1):
+            colon = text.find(": ", 15)
+            if colon > 0:
+                space = text.rfind(" ", 15, colon)
+                if space >= 15 and text[space + 1:space + 3] not in ours and text[space + 1:space + 2].isalnum():
+                    continue  # another program's line (a tag "CRON[12]", "systemd-logind[3]", ...)
+            text = text.rstrip("\n")
             hit = classify(number, text)
             if hit is not None:
                 yield number, text, hit
@@ -358,27 +391,8 @@ class Classifier:
     # ------------------------------------------------------------------------------------------------- sshd
 
     def _ssh(self, key: tuple | None, msg: str) -> Hit | None:
-        while msg[:1] in _PREFIX_CHARS:  # "error: ", "fatal: ", "error: PAM: ", Solaris' "[ID 800047 auth.info] "
-            if msg.startswith(("error: ", "fatal: ")):
-                msg = msg[7:]
-            elif msg.startswith("PAM: "):
-                msg = msg[5:]
-            elif msg.startswith("[ID "):
-                end = msg.find("] ")
-                if end < 0:
-                    return None
-                msg = msg[end + 2:]
-            else:
-                break
-        space = msg.find(" ")
-        word = msg[:space] if space > 0 else msg
-        handler = _SSH_WORDS.get(word)
-        if handler is None:
-            if word.startswith("pam_") and "(sshd:auth)" in word:
-                handler = Classifier._pam_unix
-            else:
-                return None
-        return handler(self, key, msg)
+        found = _ssh_handler(msg)
+        return None if found is None else found[0](self, key, found[1])
 
     def _conn(self, key: tuple | None, create: bool = True) -> _Conn | None:
         if key is None:
@@ -458,25 +472,30 @@ class Classifier:
             return None
         method, invalid = head.group(1), head.group(2) is not None
         rest = msg[head.end():]
-        if rest.count(" from ") == 1:
-            m = _FROM_CAND.search(rest)
-            cands = [(m, host(m.group(1)))] if m else []
-        else:
+        ip = user = None
+        if rest.count(" from ") == 1:  # the usual line: the address and what may follow it, without a search
+            at = rest.find(" from ")
+            space = rest.find(" ", at + 6)
+            if space < 0:
+                space = len(rest)
+            if _AFTER_FROM.match(rest, space):
+                ip, user = host(rest[at + 6:space]), rest[:at]
+        if ip is None:
             cands = [(m, host(m.group(1))) for m in _FROM_CAND.finditer(rest)]
-        cands = [(m, ip) for m, ip in cands if ip is not None]
-        if not cands:
-            return None
-        chosen = None
-        if len(cands) > 1:
-            conn = self._conn(key, create=False)
-            if conn is not None and conn.ip:
-                chosen = next(((m, ip) for m, ip in cands if ip == conn.ip), None)
-            if chosen is None:
-                chosen = _pick_failed(cands, rest)
-        else:
-            chosen = cands[0]
-        match, ip = chosen
-        user = rest[:match.start()]
+            cands = [(m, ip) for m, ip in cands if ip is not None]
+            if not cands:
+                return None
+            chosen = None
+            if len(cands) > 1:
+                conn = self._conn(key, create=False)
+                if conn is not None and conn.ip:
+                    chosen = next(((m, ip) for m, ip in cands if ip == conn.ip), None)
+                if chosen is None:
+                    chosen = _pick_failed(cands, rest)
+            else:
+                chosen = cands[0]
+            match, ip = chosen
+            user = rest[:match.start()]
         if method == "publickey" and not invalid:
             return self._soft(key, ip, user, "failed_publickey")
         return self._fail(key, ip, "invalid_user" if invalid else "failed_" + method.split("/")[0].replace("-", "_"),
@@ -686,6 +705,33 @@ class Classifier:
 
     def _access(self, fields: dict) -> Hit | None:
         return access_hit(fields)
+
+
+def _ssh_handler(msg: str):
+    """(handler, message without its prefixes) for an sshd message whose first word one of the rules starts with,
+    else None: the dispatch that keeps regexes away from the lines no rule is about. sshd writes at most 1 KiB a
+    message (OpenSSH's MSGBUFSIZ), so a longer one is not sshd's: it never reaches a regex."""
+    if len(msg) > MAX_SSH_MESSAGE:
+        return None
+    while msg[:1] in _PREFIX_CHARS:  # "error: ", "fatal: ", "error: PAM: ", Solaris' "[ID 800047 auth.info] "
+        if msg.startswith(("error: ", "fatal: ")):
+            msg = msg[7:]
+        elif msg.startswith("PAM: "):
+            msg = msg[5:]
+        elif msg.startswith("[ID "):
+            end = msg.find("] ")
+            if end < 0:
+                return None
+            msg = msg[end + 2:]
+        else:
+            break
+    space = msg.find(" ")
+    handler = _SSH_WORDS.get(msg[:space] if space > 0 else msg)
+    if handler is None:
+        if msg.startswith("pam_") and "(sshd:auth):" in msg[:40]:
+            return Classifier._pam_unix, msg
+        return None
+    return handler, msg
 
 
 def _pick_failed(cands: list, rest: str):
