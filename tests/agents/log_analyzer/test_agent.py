@@ -186,3 +186,19 @@ def test_a_tripped_jail_is_a_security_finding_with_a_ban_proposal_and_in_the_rep
     code, report = zenctl.json("logs", "report")
     assert [row["ip"] for row in report["security"]] == ["203.0.113.9"]
     assert "Security incidents" in zenctl("logs", "report").stdout
+
+
+def test_an_edited_state_is_never_fatal(zenctl, tmp_path):
+    import sqlite3
+
+    log = tmp_path / "app.log"
+    append(log, syslog(0, "started"))
+    cfg = config(zenctl, {"name": "app", "path": str(log), "format": "syslog"})
+    scan(zenctl, cfg)
+    with sqlite3.connect(zenctl.db) as conn:
+        conn.execute("UPDATE agent_state SET value = ? WHERE key = 'source:app'",
+                     (json.dumps({"cursors": 7, "baseline": {"x": "y"}, "levels": [], "runs": "many", "last": "no"}),))
+        conn.execute("UPDATE agent_state SET value = '\"junk\"' WHERE key = 'miner:app'")
+    append(log, syslog(1, "error: still going"))
+    code, found = scan(zenctl, cfg)
+    assert found["logs:app"]["status"] == "ok" and found["logs:app"]["value"] == 2, found  # read as new

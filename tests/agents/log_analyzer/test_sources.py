@@ -244,3 +244,12 @@ def test_a_symlinked_log_in_a_directory_only_root_can_change_is_followed(tmp_pat
     follower = Follower(str(tmp_path / "app.log"))
     follower.run()
     follower.check(2)
+
+
+def test_a_damaged_cursor_state_reads_the_file_as_new(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_bytes(b"00000000 x\n")
+    for state in ({"paths": {str(log): {"cursors": [{"dev": "x", "offset": -1}], "done": [[1, "a"]]}}},
+                  {"paths": [1, 2]}, "junk", {"paths": {str(log): {"cursors": "no"}}}):
+        reader = Reader(str(log), state, 100)
+        assert [n for chunk in reader.chunks() for n, _ in chunk.lines] == [1]

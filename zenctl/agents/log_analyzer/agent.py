@@ -66,7 +66,13 @@ class LogAnalyzerAgent(BaseAgent):
             if self.only and source.name != self.only:
                 continue
             scan = SourceScan(ctx, cfg, source, jails, self._progress(source.name))
-            for finding in scan.run():
+            try:
+                found = scan.run()
+            except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:  # one must not stop the others
+                found = [Finding(f"logs:{source.name}", "unknown", f"{source.name}: could not be scanned: "
+                                                                 f"{type(exc).__name__}: {exc}",
+                                 evidence={"path": source.path})]
+            for finding in found:
                 out.add(finding)
             digest["sources"][source.name] = scan.digest
         if jails is not None:
@@ -112,8 +118,8 @@ class SourceScan:
         from zenctl.agents.log_analyzer.miner import Miner
 
         ctx, source = self.ctx, self.source
-        stored = ctx.recall(f"source:{source.name}") or {}
-        first = not stored.get("cursors", {}).get("paths")
+        stored = _sane(ctx.recall(f"source:{source.name}"))
+        first = not (stored["cursors"] or {}).get("paths")
         reader = Reader(source.path, stored.get("cursors"), source.max_lines_per_run, self.cfg.max_line_bytes,
                         ctx.now, self.progress)
         miner = Miner(ctx.recall(f"miner:{source.name}"))
@@ -321,6 +327,32 @@ def _classifier(cfg, state):
     modes = {name: jail.mode for name, jail in (getattr(cfg, "jails", None) or {}).items()
              if getattr(jail, "mode", None)}
     return Classifier(modes, state if isinstance(state, dict) else None)
+
+
+def _sane(stored) -> dict:
+    """A source's stored state with the entries of the wrong shape dropped (old or edited state is never fatal)."""
+    if not isinstance(stored, dict):
+        stored = {}
+    out = dict(stored)
+
+    def number(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    baseline = stored.get("baseline")
+    out["baseline"] = {k: v for k, v in baseline.items() if isinstance(v, list) and len(v) == 3 and all(
+        number(x) for x in v)} if isinstance(baseline, dict) else {}
+    for key in ("levels", "tracebacks"):
+        value = stored.get(key)
+        out[key] = {k: v for k, v in value.items() if isinstance(k, str) and (
+            v in RANK if key == "levels" else number(v))} if isinstance(value, dict) else {}
+    if not number(stored.get("last")):
+        out.pop("last", None)
+    if not isinstance(stored.get("runs"), int):
+        out["runs"] = 0
+    for key in ("classifier", "cursors"):
+        if not isinstance(stored.get(key), dict):
+            out[key] = None
+    return out
 
 
 def merge_levels(miner, templates: dict, levels: dict) -> dict:

@@ -193,6 +193,31 @@ def _generation_of(name: str, base: str) -> bool:
     return name.startswith(base) and len(name) > len(base) and _GENERATION.fullmatch(name[len(base):]) is not None
 
 
+_CURSOR_KEYS = {"dev": int, "ino": int, "offset": int, "line": int, "fp": str, "fp_len": int, "tail": str,
+                "tail_len": int}
+
+
+def _valid_paths(state) -> dict:
+    """The stored cursors, keeping only well-formed entries (the state is ours, but may be old or edited: a bad
+    entry means that file is read as new, never a failed run)."""
+    paths = state.get("paths") if isinstance(state, dict) else None
+    if not isinstance(paths, dict):
+        return {}
+    out = {}
+    for path, entry in list(paths.items())[:MAX_PATHS]:
+        if not isinstance(path, str) or not isinstance(entry, dict):
+            continue
+        cursors = [c for c in entry.get("cursors") or [] if isinstance(c, dict) and all(
+            isinstance(c.get(k), t) and not isinstance(c.get(k), bool) for k, t in _CURSOR_KEYS.items())
+            and c["offset"] >= 0 and 0 <= c["fp_len"] <= FP_BYTES and 0 <= c["tail_len"] <= TAIL_BYTES]
+        since = entry.get("since")
+        done = [tuple(d) for d in entry.get("done") or [] if isinstance(d, list) and len(d) == 2
+                and isinstance(d[0], str) and isinstance(d[1], int)]
+        out[path] = {"cursors": cursors[:MAX_CURSORS], "since": since if isinstance(since, int) else None,
+                     "done": [list(d) for d in done[-MAX_DONE:]]}
+    return out
+
+
 @dataclass
 class Chunk:
     """The lines read from one file in this run."""
@@ -208,7 +233,7 @@ class Reader:
     def __init__(self, pattern: str, state: dict | None, max_lines: int, max_line_bytes: int = 65536,
                  now: float | None = None, progress: Callable[[int, int], None] | None = None):
         self.pattern = pattern
-        self.paths: dict = dict((state or {}).get("paths", {}))
+        self.paths: dict = _valid_paths(state)
         self.budget = max_lines
         self.max_line = max_line_bytes
         self.now = now if now is not None else time.time()
