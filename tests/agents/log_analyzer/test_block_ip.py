@@ -141,6 +141,9 @@ def test_a_banned_address_cannot_connect_until_rollback(zenctl, tmp_path):
         assert net.elements() == {net.v4[1]: "addr4"}
         assert not net.connects()
         assert net.connects(v6=True)  # only the banned address
+        code, again = run("logs", "scan")  # still open, but banned: reported, not asked for again
+        assert code == 2 and not [a for a in again["actions"] if a["kind"] == "security.block_ip"]
+        assert any(f["check"].endswith(f"sshd:{net.v4[1]}") for f in again["findings"])
 
         code, undone = run("rollback", approved["approval"]["action_id"])
         assert code == 0 and [a["kind"] for a in undone["actions"]] == ["security.unblock_ip"], undone

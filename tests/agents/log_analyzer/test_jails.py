@@ -50,9 +50,11 @@ def test_an_open_trip_is_reported_again_with_the_same_ban_until_its_bantime_pass
     trips, state = run(config, None, fails("198.51.100.7", [T0, T0 + 1]), T0 + 2)
     again, state = run(config, state, fails("198.51.100.7", [T0 + 100]), T0 + 100)
     assert [(t.ip, t.bantime, t.count) for t in again] == [("198.51.100.7", 600, 3)]  # same ban, count goes on
-    assert J.proposals(trips, config)[0].params == J.proposals(again, config)[0].params
+    assert J.proposals(trips, config, {})[0].params == J.proposals(again, config, {})[0].params
     later, state = run(config, state, [], T0 + 700)
     assert later == []
+    # banned already (nftables says so): still reported, not proposed again
+    assert J.proposals(again, config, {"198.51.100.7": 500}) == []
 
 
 def test_repeat_offenders_get_longer_bans_up_to_the_maximum():
@@ -77,7 +79,7 @@ def test_many_addresses_of_one_24_trip_as_one_subnet():
     assert set(by_ip) == {"203.0.113.0/24", "198.51.100.7"}
     assert by_ip["203.0.113.0/24"].subnet and by_ip["203.0.113.0/24"].count == 5
     assert by_ip["203.0.113.0/24"].addresses == [f"203.0.113.{i}" for i in (1, 2, 3, 4, 9)]
-    proposal = {p.target: p for p in J.proposals(trips, config)}["203.0.113.0/24"]
+    proposal = {p.target: p for p in J.proposals(trips, config, {})}["203.0.113.0/24"]
     assert proposal.kind == "security.block_ip" and proposal.params["ip"] == "203.0.113.0/24"
     # IPv6: a /64
     v6 = [h for i in range(1, 6) for h in fails(f"2001:db8:1:2::{i}", [T0 + i])]
@@ -104,7 +106,7 @@ def test_sudo_reports_a_local_user_and_never_proposes_a_ban():
     hits = [(Hit("sudo", None, "sudo_password", 3, "mallory"), record(T0, "mallory : 3 incorrect password"))]
     trips, _ = run(config, None, hits, T0 + 1)
     assert [(t.jail, t.ip) for t in trips] == [("sudo", "user:mallory")]
-    assert J.proposals(trips, config) == []
+    assert J.proposals(trips, config, {}) == []
     finding = J.finding(trips[0], config["sudo"])
     assert finding.status == "critical" and finding.security and finding.evidence["count"] == 3
 
@@ -116,7 +118,7 @@ def test_a_finding_escapes_attacker_text_and_one_address_in_two_jails_gets_one_b
                                   (Hit("web-4xx", "198.51.100.7", "http_404"), record(T0))], T0 + 1)
     finding = J.finding(trips[0], config[trips[0].jail])
     assert "\x1b" not in json.dumps(finding.evidence) and "\\x1b" in finding.evidence["lines"][0]
-    proposals = J.proposals(trips, config)
+    proposals = J.proposals(trips, config, {})
     assert len(proposals) == 1 and proposals[0].params["bantime"] == 3600
     assert proposals[0].params["jails"] == ["sshd", "web-4xx"]
 

@@ -325,10 +325,11 @@ def finding(trip: Trip, cfg: JailConfig):
                    security=True)
 
 
-def proposals(trips: list[Trip], config: dict[str, JailConfig]) -> list:
+def proposals(trips: list[Trip], config: dict[str, JailConfig], banned: dict | None = None) -> list:
     """One `security.block_ip` proposal per address or subnet that tripped a jail that bans (several jails for the
     same address: one ban, the longest). Its parameters stay the same while the trip is open, so an approval
-    given on a later run still matches the plan."""
+    given on a later run still matches the plan. None for what is banned already: `banned` (element -> seconds
+    left), looked up in nftables when not given (empty when nft cannot be asked)."""
     from zenctl.core.actions import Proposal
 
     merged: dict[str, list[Trip]] = {}
@@ -337,6 +338,12 @@ def proposals(trips: list[Trip], config: dict[str, JailConfig]) -> list:
         if cfg is not None and cfg.ban and trip.bannable and not _allowed(trip.ip, [
                 ipaddress.ip_network(n, strict=False) for n in cfg.ignoreip]):
             merged.setdefault(trip.ip, []).append(trip)
+    if merged and banned is None:
+        from zenctl.agents.log_analyzer.kinds.block_ip import banned as banned_now
+
+        banned = banned_now()
+    for ip in [ip for ip in merged if ip in (banned or {})]:
+        del merged[ip]
     out = []
     for ip, group in sorted(merged.items()):
         group.sort(key=lambda t: (-t.bantime, t.jail))
