@@ -209,7 +209,8 @@ class SourceScan:
                      "example": f.evidence.get("example")} for f in findings if ":new:" in f.check],
             "spikes": [{"id": f.evidence["template_id"], "template": f.evidence["template"], "count": f.evidence[
                 "count"], "rate_per_hour": f.value} for f in findings if ":spike:" in f.check],
-            "tracebacks": [{"type": k[0], "frame": k[1], **v} for k, v in tracebacks.items()],
+            "tracebacks": [{"type": k[0], "frame": k[1], **v} for k, v in sorted(
+                tracebacks.items(), key=lambda item: -item[1]["count"])[:MAX_FINDINGS_PER_KIND]],
             "bottlenecks": bottlenecks.digest(collector, self.cfg.routes.top, self.cfg.slow_sql.top),
         }
         return findings

@@ -136,8 +136,8 @@ def report(db: str | None, since: float, now: float) -> dict:
         out["sources"][name] = {
             "lines": part["lines"], "records": part["records"], "unparsed": part["unparsed"],
             "top_errors": sorted(part["errors"].values(), key=lambda r: -r["count"])[:20],
-            "new_templates": list(part["new"].values()),
-            "spikes": part["spikes"],
+            "new_templates": list(part["new"].values())[:50],
+            "spikes": sorted(part["spikes"], key=lambda r: -r["count"])[:50],
             "tracebacks": sorted(part["tracebacks"].values(), key=lambda r: -r["count"])[:20],
             "requests": part["requests"], "errors_5xx": part["errors_5xx"],
             "slow_routes": sorted(routes, key=lambda r: -r["p95"])[:20],
