@@ -59,6 +59,8 @@ def test_params_and_one_template_for_one_shape():
     b = miner.add("Receiving block blk_22 src: /10.0.0.3:7 dest: /10.0.0.4:8")  # the fast path
     assert a[0] == b[0] and a[1] == b[1] and "<*>" in a[1]
     assert b[2] == ["blk_22", "10.0.0.3", "7", "10.0.0.4", "8"]
+    c = miner.add("Receiving block blk_35 src: /10.0.0.9:4 dest: /10.0.0.7:3")  # b's shape: no regex at all
+    assert c[:2] == b[:2] and c[2] == ["blk_35", "10.0.0.9", "4", "10.0.0.7", "3"]
     assert len(a[2]) == a[1].count("<*>")
 
 

@@ -30,8 +30,11 @@ MAX_TOKENS = 200  # a longer message is mined on its first MAX_TOKENS tokens
 MAX_MESSAGE = 8192  # characters mined of one message
 EXAMPLE_CHARS = 512
 MAX_PARAMS_MESSAGE = 4096  # longer messages keep the parameters found when they were mined
+SETTLE = 16  # messages of a first word that go through masking after its templates changed, before its
+# fast-path regex is compiled again (compiling on every change cost more than it saved while a log is new)
 MAX_FAST = 64  # templates in one first word's fast-path regex (the most frequent)
 _NO_FAST = object()
+_DIGITS = bytes.maketrans(b"123456789", b"000000000")
 _LEVEL_RANK = {None: -1, "debug": 0, "info": 1, "notice": 2, "warning": 3, "error": 4, "critical": 5}
 
 
@@ -42,7 +45,7 @@ VARIANTS = 4  # distinct words seen at the same positions of one template before
 
 
 class Cluster:
-    __slots__ = ("id", "tokens", "text", "count", "run_count", "first_seen", "last_seen", "level", "example",
+    __slots__ = ("id", "tokens", "text", "count", "base", "first_seen", "last_seen", "level", "example",
                  "into", "bucket")
 
     def __init__(self, cid: str, tokens: list[str], bucket: tuple) -> None:
@@ -50,7 +53,7 @@ class Cluster:
         self.tokens = tokens
         self.text = " ".join(tokens)
         self.count = 0
-        self.run_count = 0
+        self.base = 0  # the count loaded from the state: count - base is this run's
         self.first_seen: float | None = None
         self.last_seen: float | None = None
         self.level: str | None = None
@@ -65,7 +68,7 @@ class Cluster:
         return c
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "template": self.text, "count": self.count, "run_count": self.run_count,
+        return {"id": self.id, "template": self.text, "count": self.count, "run_count": self.count - self.base,
                 "first_seen": self.first_seen, "last_seen": self.last_seen, "level": self.level,
                 "example": self.example}
 
@@ -87,6 +90,7 @@ class Miner:
         self._by_first: dict[str, list[Cluster]] = {}
         self._by_second: dict[tuple, list[Cluster]] = {}
         self._param_rx: dict[str, re.Pattern | None] = {}
+        self._shapes: dict[bytes, tuple] = {}
         if state:
             self._load(state)
 
@@ -96,9 +100,40 @@ class Miner:
         """(template id, template, parameters) of one message; updates the counts."""
         if len(message) > MAX_MESSAGE:
             message = message[:MAX_MESSAGE]
-        # 1. a known template, found by the message's first word (or, for a first word that is a value, among
-        # the templates that start with one) and matched by one regex: no masking at all
+        # 0. a message of the same shape (the same text but for its digits) was matched by the fast path: the
+        # same template, its parameters at the same places. Masking and matching see a digit only as a digit,
+        # so the shape decides both; bytes.translate makes the shape at memcpy speed.
+        shape = message.encode("utf-8", "surrogatepass").translate(_DIGITS)
+        hit = self._shapes.get(shape)
+        if hit is not None:
+            cluster, spans, text = hit
+            if cluster.text is text and cluster.into is None:
+                cluster.count += 1
+                if time is not None or level is not None:
+                    self._seen(cluster, message, time, level)
+                return cluster.id, text, [message[a:b] for a, b in spans]
+        # 1. a known template, found by the message's first word and matched by one regex: no masking at all
         space = message.find(" ")
+        entry = self._fast.get(message[:space] if space > 0 else message)
+        if entry.__class__ is tuple:
+            match = entry[0].fullmatch(message)
+            if match is not None:
+                return self._matched(entry, match, message, shape, time, level)
+        return self._add(message, space, shape, time, level)
+
+    def _matched(self, entry: tuple, match: re.Match, message: str, shape: bytes, time: float | None,
+                 level: str | None) -> tuple[str, str, list[str]]:
+        cluster, params = entry[1][match.lastgroup]
+        cluster.count += 1
+        self._seen(cluster, message, time, level)
+        if len(self._shapes) >= MAX_CACHE:
+            self._shapes.clear()
+        self._shapes[shape] = (cluster, match.regs[1:][params], cluster.text)
+        return cluster.id, cluster.text, list(match.groups()[params])
+
+    def _add(self, message: str, space: int, shape: bytes, time: float | None,
+             level: str | None) -> tuple[str, str, list[str]]:
+        # 1b. the same where the fast path is still to be built, or under W for a first word that is a value
         fast = self._fast
         for key in (message[:space] if space > 0 else message, W):
             entry = fast.get(key)
@@ -106,15 +141,13 @@ class Miner:
                 if key not in self._by_first:
                     continue
                 entry = self._compile(key)
+            if entry.__class__ is int:  # templates changed lately: masking, until they settle
+                fast[key] = entry - 1 if entry > 1 else None
+                continue
             if entry is not _NO_FAST:
                 match = entry[0].fullmatch(message)
                 if match is not None:
-                    cluster, params = entry[1][match.lastgroup]
-                    cluster.count += 1
-                    cluster.run_count += 1
-                    if time is not None or level is not None or cluster.example is None:
-                        self._seen(cluster, message, time, level)
-                    return cluster.id, cluster.text, list(match.groups()[params])
+                    return self._matched(entry, match, message, shape, time, level)
         # 2. masked, then a masked text seen before; 3. placed among the clusters
         parts = masking.split(message)
         masked = W.join(parts[0::2]) if len(parts) > 1 else message
@@ -125,7 +158,6 @@ class Miner:
                 self._cache.clear()
             self._cache[masked] = cluster
         cluster.count += 1
-        cluster.run_count += 1
         self._seen(cluster, message, time, level)
         if cluster.text == masked:
             return cluster.id, cluster.text, parts[1::2]
@@ -257,7 +289,7 @@ class Miner:
         self._buckets.setdefault(cluster.bucket, []).append(cluster)
         fast = W if W in first else first
         self._by_first.setdefault(fast, []).append(cluster)
-        self._fast.pop(fast, None)
+        self._fast[fast] = SETTLE
         if len(tokens) >= 3:
             self._by_second.setdefault((len(tokens), tokens[1]), []).append(cluster)
 
@@ -271,7 +303,7 @@ class Miner:
                 members.remove(cluster)
                 if not members:
                     del index[key]
-        self._fast.pop(W if W in first else first, None)
+        self._fast[W if W in first else first] = SETTLE
 
     def _generalize(self, cluster: Cluster, positions: list[int]) -> None:
         if not positions:
@@ -298,7 +330,7 @@ class Miner:
         self._unindex(other)
         other.into = into
         into.count += other.count
-        into.run_count += other.run_count
+        into.base += other.base
         for attr, pick in (("first_seen", min), ("last_seen", max)):
             a, b = getattr(into, attr), getattr(other, attr)
             setattr(into, attr, b if a is None else a if b is None else pick(a, b))
@@ -371,7 +403,7 @@ class Miner:
             if not tokens or cid in self._by_id:
                 continue
             cluster = Cluster(cid, tokens, (len(tokens), tokens[0]))
-            cluster.count = count
+            cluster.count = cluster.base = count
             cluster.first_seen = _num(entry.get("first_seen"))
             cluster.last_seen = _num(entry.get("last_seen"))
             level = entry.get("level")
