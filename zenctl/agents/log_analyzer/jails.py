@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -140,12 +141,17 @@ class Trip:
         return True
 
 
-def _allowed(key: str, networks: list) -> bool:
+@lru_cache(maxsize=16384)
+def _network(key: str):
     try:
-        addr = ipaddress.ip_network(key, strict=False)
+        return ipaddress.ip_network(key, strict=False)
     except ValueError:
-        return False
-    return any(addr.version == net.version and addr.overlaps(net) for net in networks)
+        return None
+
+
+def _allowed(key: str, networks: list) -> bool:
+    addr = _network(key)
+    return addr is not None and any(addr.version == net.version and addr.overlaps(net) for net in networks)
 
 
 def _subnet(key: str) -> str | None:
@@ -190,9 +196,9 @@ class Jails:
         jail = self.hits.setdefault(hit.jail, {})
         entry = jail.get(key)
         if entry is None:
-            if len(jail) >= MAX_KEYS:
-                oldest = min(jail, key=lambda k: jail[k]["last"])
-                del jail[oldest]
+            if len(jail) >= MAX_KEYS:  # a flood of new addresses: the least recent tenth goes, in one sort
+                for old in sorted(jail, key=lambda k: jail[k]["last"])[:max(1, MAX_KEYS // 10)]:
+                    del jail[old]
             entry = jail[key] = {"t": [], "ev": [], "last": when}
         stamps = entry["t"]
         second = int(when)
@@ -294,7 +300,8 @@ class Jails:
             bantime = min(cfg.bantime * cfg.bantime_factor ** (offence - 1), max(cfg.bantime_maxtime, cfg.bantime))
         self.offences[known] = [offence, now]
         if len(self.offences) > MAX_OFFENDERS:
-            del self.offences[min(self.offences, key=lambda k: self.offences[k][1])]
+            for old in sorted(self.offences, key=lambda k: self.offences[k][1])[:max(1, MAX_OFFENDERS // 10)]:
+                del self.offences[old]
         return Trip(name, key, count, evidence[-EVIDENCE:], float(int(bantime)), float(first), float(last), offence,
                     subnet, members if subnet else [], now + bantime)
 
