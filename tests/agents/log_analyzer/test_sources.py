@@ -253,3 +253,25 @@ def test_a_damaged_cursor_state_reads_the_file_as_new(tmp_path):
                   {"paths": [1, 2]}, "junk", {"paths": {str(log): {"cursors": "no"}}}):
         reader = Reader(str(log), state, 100)
         assert [n for chunk in reader.chunks() for n, _ in chunk.lines] == [1]
+
+
+def test_two_rotations_between_runs_read_in_order(tmp_path):
+    log = tmp_path / "app.log"
+
+    def write(path: Path, first: int, count: int) -> None:
+        with open(path, "ab") as handle:
+            handle.write(b"".join(b"%08d line\n" % n for n in range(first, first + count)))
+
+    write(log, 0, 10)
+    follower = Follower(str(log))
+    follower.run()
+    write(log, 10, 5)
+    os.rename(log, tmp_path / "app.log.1")
+    write(log, 15, 5)
+    time.sleep(0.01)
+    os.rename(tmp_path / "app.log.1", tmp_path / "app.log.2")
+    subprocess.run(["gzip", str(tmp_path / "app.log.2")], check=True)  # delaycompress's turn, after the rename
+    os.rename(log, tmp_path / "app.log.1")
+    write(log, 20, 5)
+    follower.run()
+    assert follower.seen == list(range(25))

@@ -354,6 +354,7 @@ class Reader:
             seen_fps.add((cursor["fp"], cursor["fp_len"]))
             claimed[found] = cursor
             cursors.append(cursor)
+        known = len(claimed)
         since = entry.get("since")
         entry["done"] = [list(d) for d in done]
         for name, opened in sorted(files.items(), key=lambda item: item[1].st.st_mtime_ns):
@@ -373,7 +374,10 @@ class Reader:
         entry["since"] = max(stamps + [since or 0]) if stamps else since
         entry["cursors"] = cursors
         self.paths[path] = entry
-        order = sorted(claimed.items(), key=lambda item: (item[0] == base, files[item[0]].st.st_mtime_ns))
+        # the files of known cursors hold older lines than those found new; then by age; the live file last
+        rank = {name: i for i, name in enumerate(claimed)}
+        order = sorted(claimed.items(), key=lambda item: (
+            item[0] == base, rank[item[0]] >= known, files[item[0]].st.st_mtime_ns))
         reads = []
         for name, cursor in order:
             opened = files[name]
