@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import shutil
 import subprocess
 
 from zenctl.core.actions import ActionFailed, ActionKind, Applied, Proposal, register
@@ -29,16 +31,25 @@ _TYPES = {"addr4": "ipv4_addr", "net4": "ipv4_addr", "addr6": "ipv6_addr", "net6
 _MATCH = {"addr4": "ip", "net4": "ip", "addr6": "ip6", "net6": "ip6"}
 TIMEOUT = 30  # seconds for one nft call
 WIDEST = {4: 16, 6: 32}
+MAX_BANTIME = 365 * 86400
 
 
 class NftError(ActionFailed):
     """nft could not be run or refused the request."""
 
 
+def _nft_path() -> str:
+    """nft where Debian puts it (cron's PATH has no /usr/sbin), else from PATH."""
+    for path in ("/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"):
+        if os.access(path, os.X_OK):
+            return path
+    return shutil.which("nft") or "nft"
+
+
 def nft(args: list[str], script: str | None = None) -> str:
     """Run `nft ARGS` (the script on stdin); its stdout, or NftError with its first line of stderr."""
     try:
-        done = subprocess.run(["nft", *args], input=script, capture_output=True, text=True, timeout=TIMEOUT,
+        done = subprocess.run([_nft_path(), *args], input=script, capture_output=True, text=True, timeout=TIMEOUT,
                               check=False)
     except FileNotFoundError:
         raise NftError("nft is not installed (Debian: apt-get install nftables)") from None
@@ -73,6 +84,16 @@ def target(ip: str, allow: list[str] | tuple = ()) -> tuple[ipaddress.IPv4Networ
         if allowed.version == net.version and allowed.overlaps(net):
             raise ActionFailed(f"refusing to ban {net}: the allow list holds {allowed}")
     return net, SETS[(net.version, net.prefixlen < net.max_prefixlen)]
+
+
+def _bantime(value) -> int:
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        raise ActionFailed(f"bantime {value!r} is not a number of seconds") from None
+    if not 1 <= seconds <= MAX_BANTIME:
+        raise ActionFailed(f"bantime {seconds} s is outside 1 s .. {MAX_BANTIME} s")
+    return seconds
 
 
 def _element(net) -> str:
@@ -160,6 +181,7 @@ class BlockIP(ActionKind):
         p = proposal.params
         try:
             net, name = target(p["ip"], p.get("allow", ()))
+            seconds = _bantime(p["bantime"])
         except ActionFailed as exc:
             return f"would refuse: {exc}"
         try:
@@ -171,21 +193,22 @@ class BlockIP(ActionKind):
         element = _element(net)
         if table is not None and element in table["sets"].get(name, {}):
             return f"{element} is banned already ({table['sets'][name][element]} s left): nothing to do"
-        lines = setup(table) + [f"add element {FAMILY} {TABLE} {name} {{ {element} timeout {int(p['bantime'])}s }}"]
-        return f"ban {element} for {int(p['bantime'])} s: nft -f - with: {_shown(lines)}{note}"
+        lines = setup(table) + [f"add element {FAMILY} {TABLE} {name} {{ {element} timeout {seconds}s }}"]
+        return f"ban {element} for {seconds} s: nft -f - with: {_shown(lines)}{note}"
 
     def apply(self, proposal: Proposal) -> Applied:
         p = proposal.params
         net, name = target(p["ip"], p.get("allow", ()))
+        seconds = _bantime(p["bantime"])
         element = _element(net)
         table = listing()
         if table is not None and element in table["sets"].get(name, {}):
             return Applied(f"{element} was banned already ({table['sets'][name][element]} s left); nothing changed",
                            {"set": name, "element": element, "existed": True, "created": False})
         lines = setup(table)
-        lines.append(f"add element {FAMILY} {TABLE} {name} {{ {element} timeout {int(p['bantime'])}s }}")
+        lines.append(f"add element {FAMILY} {TABLE} {name} {{ {element} timeout {seconds}s }}")
         nft(["-f", "-"], _script(lines))
-        return Applied(f"banned {element} for {int(p['bantime'])} s (nftables {FAMILY} {TABLE} {name})",
+        return Applied(f"banned {element} for {seconds} s (nftables {FAMILY} {TABLE} {name})",
                        {"set": name, "element": element, "existed": False, "created": table is None})
 
     def verify(self, proposal: Proposal) -> str | None:
