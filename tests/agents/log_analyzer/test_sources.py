@@ -275,3 +275,33 @@ def test_two_rotations_between_runs_read_in_order(tmp_path):
     write(log, 20, 5)
     follower.run()
     assert follower.seen == list(range(25))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another account")
+def test_a_log_the_account_may_not_read_is_refused_with_the_reason(tmp_path):
+    import zenctl.core.dirwalk  # noqa: F401  (loaded before the child drops to an account that cannot read it)
+    import zenctl.core.untrusted  # noqa: F401
+
+    tmp_path.chmod(0o755)
+    log = tmp_path / "secret.log"
+    log.write_text("00000000 secret\n")
+    log.chmod(0o600)
+    nobody = pwd.getpwnam("nobody")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: as nobody (as `run_as` makes the agent), never returns
+        try:
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            reader = Reader(str(log), None, 100)
+            lines = [text for chunk in reader.chunks() for _, text in chunk.lines]
+            os.write(write_end, json.dumps({"lines": lines, "refused": reader.stats.refused}).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        got = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+    assert got["lines"] == []
+    assert got["refused"] == [[str(log), "permission denied (reading logs needs root or the adm group)"]]
