@@ -137,3 +137,20 @@ def test_slow_statements_of_a_real_postgres_log_are_found_by_normalized_sql(pg_c
     assert sql["select pg_sleep(?), count(*) from orders where customer = ? and id > ?"]["calls"] == 4
     text = zenctl("logs", "report", "--since", "1h").stdout
     assert "Slow SQL" in text and "select pg_sleep(?)" in text
+
+
+def test_findings_are_bounded_however_many_slow_routes_an_attacker_makes(tmp_path):
+    from zenctl.agents.log_analyzer.formats import Record
+
+    collector = bottlenecks.Collector()
+    for n in range(100 * 30):
+        route = f"/r{n % 100}x"  # 100 distinct slow routes, 30 requests each
+        collector.add(Record(n + 1, "", "", fields={"method": "GET" if n % 2 else "\x1b[31m" * 50, "path": route,
+                                                    "status": 200, "request_time": 5.0}))
+    cfg = LogAnalyzerConfig()
+    findings = bottlenecks.judge("web", collector, cfg.routes, cfg.slow_sql)
+    routes = [f for f in findings if ":route:" in f["check"]]
+    assert len(routes) == 21 and routes[-1]["check"] == "logs:web:route:more"
+    assert routes[-1]["value"] == 100 - 20
+    assert any(f["check"].startswith("logs:web:route:- /r") for f in routes)  # a method that is no method: "-"
+    assert all(len(f["check"]) < 300 and "\x1b" not in f["check"] for f in findings)

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 MAX_ROUTES = 5000  # distinct routes per source and run; beyond, they count under "(other)"
 MAX_STATEMENTS = 5000
 MAX_EXAMPLE = 300
+MAX_FINDINGS = 20  # slow routes and slow statements judged one by one per source and run; the rest summed up
 _BUCKET_BASE = 1.1  # histogram: bucket k holds durations in (1.1^(k-1), 1.1^k] ms
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 _NUMBER = re.compile(r"^[-+]?\d+(?:[.,]\d+)?$")
 _HEX = re.compile(r"^(?:0x)?[0-9a-fA-F]{8,}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,}$")
+_METHOD = re.compile(r"[A-Za-z]{1,16}")
 _ID_WITH_EXT = re.compile(r"^(?P<id>.+?)(?P<ext>\.[A-Za-z0-9]{1,6})$")
 
 
@@ -140,7 +142,9 @@ class Collector:
 
     def _request(self, record, fields: dict, status: int) -> None:
         self.requests += 1
-        key = f"{fields.get('method', '-')} {normalize_route(fields.get('path') or fields.get('request') or '')}"
+        method = fields.get("method")
+        method = method if isinstance(method, str) and _METHOD.fullmatch(method) else "-"
+        key = f"{method} {normalize_route(str(fields.get('path') or fields.get('request') or ''))}"
         stat = self.routes.get(key)
         if stat is None:
             if len(self.routes) >= MAX_ROUTES:
@@ -214,15 +218,18 @@ def _histogram(values_ms) -> dict:
 
 def judge(source: str, collector: Collector, routes_cfg, sql_cfg) -> list[dict]:
     """Findings (as dicts for core.agent.Finding) for slow routes, a high 5xx rate and slow statements."""
-    findings = []
+    findings: list[dict] = []
     route_rows = collector.route_rows()
+    more_routes: list[str] = []
     for row in route_rows:
         if row.get("timed", 0) < routes_cfg.min_requests or row["route"] == "(other)":
             continue
         p95 = row["p95"]
         status = "critical" if p95 >= routes_cfg.p95_critical else "warning" if p95 >= routes_cfg.p95_warning \
             else None
-        if status:
+        if status and sum(1 for f in findings if ":route:" in f["check"]) >= MAX_FINDINGS:
+            more_routes.append(row["route"])
+        elif status:
             limit = routes_cfg.p95_critical if status == "critical" else routes_cfg.p95_warning
             findings.append(dict(
                 check=f"logs:{source}:route:{row['route']}", status=status,
@@ -231,6 +238,10 @@ def judge(source: str, collector: Collector, routes_cfg, sql_cfg) -> list[dict]:
                 value=round(p95, 6), threshold=limit, unit="s",
                 evidence={k: row[k] for k in ("count", "timed", "p50", "p95", "p99", "max", "errors_5xx")}
                 | {"slowest": row["slowest_line"]}))
+    if more_routes:
+        findings.append(dict(check=f"logs:{source}:route:more", status="warning",
+                             message=f"{len(more_routes)} more slow routes", value=len(more_routes),
+                             evidence={"routes": more_routes[:100]}))
     if collector.requests >= routes_cfg.min_requests:
         rate = 100.0 * collector.errors / collector.requests
         status = "critical" if rate >= routes_cfg.error_rate_critical else \
@@ -244,6 +255,8 @@ def judge(source: str, collector: Collector, routes_cfg, sql_cfg) -> list[dict]:
             evidence={"requests": collector.requests, "errors_5xx": collector.errors,
                       "routes": [{"route": r["route"], "errors_5xx": r["errors_5xx"], "count": r["count"]}
                                  for r in worst]}))
+    slow_sql = 0
+    more_sql: list[str] = []
     for row in collector.sql_rows():
         if row["calls"] < sql_cfg.min_calls:
             continue
@@ -256,6 +269,10 @@ def judge(source: str, collector: Collector, routes_cfg, sql_cfg) -> list[dict]:
             status, why = "warning", f"total {total_s:.1f}s in this run (warning from {sql_cfg.total_warning:g}s)"
         else:
             continue
+        slow_sql += 1
+        if slow_sql > MAX_FINDINGS:
+            more_sql.append(row["query"][:200])
+            continue
         findings.append(dict(
             check=f"logs:{source}:sql:{row['id']}", status=status,
             message=f"slow statement: {why}, {row['calls']} calls, total {total_s:.3f}s, max "
@@ -265,6 +282,10 @@ def judge(source: str, collector: Collector, routes_cfg, sql_cfg) -> list[dict]:
             evidence={"query": row["query"], "calls": row["calls"], "total_ms": row["total_ms"],
                       "mean_ms": row["mean_ms"], "max_ms": row["max_ms"], "example": row["example"],
                       "slowest": row["slowest_line"]}))
+    if more_sql:
+        findings.append(dict(check=f"logs:{source}:sql:more", status="warning",
+                             message=f"{len(more_sql)} more slow statements", value=len(more_sql),
+                             evidence={"queries": more_sql[:100]}))
     return findings
 
 
