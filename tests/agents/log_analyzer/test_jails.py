@@ -14,7 +14,10 @@ T0 = 1_700_000_000.0
 
 
 def cfg(**jails):
-    return LogAnalyzerConfig(jails=jails).jails
+    """The jails as the agent has them: those the config names, the others with their defaults."""
+    named = LogAnalyzerConfig(jails=jails).jails
+    assert set(named) == set(jails)
+    return {**J.default_jails(), **named}
 
 
 def record(t: float, text: str = "Failed password for root from 198.51.100.7 port 22 ssh2", line: int = 1):

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from zenctl.core.confbase import Duration, Model, Percent
-from zenctl.agents.log_analyzer.jails import JailConfig, complete as complete_jails, default_jails
+from zenctl.agents.log_analyzer.jails import JailConfig, complete as complete_jails
 from zenctl.core.config import AgentConfig, unique
 
 FORMAT_NAMES = ("auto", "syslog", "rfc5424", "nginx", "apache", "json", "python", "postgres", "regex")
@@ -156,9 +156,13 @@ class LogAnalyzerConfig(AgentConfig):
     spike: SpikeSettings = Field(default_factory=SpikeSettings, description="Template rate spikes.")
     report_keep: Duration = Field(8 * 86400, description="How long each run's digest is kept for `logs report`.")
     jails: dict[str, JailConfig] = Field(
-        default_factory=default_jails,
+        default_factory=dict,
         description="Security jails as fail2ban's: sshd, sudo, apache-auth, nginx-http-auth, web-4xx, web-scan, "
-                    "web-attack. A jail named here keeps its own defaults under what it sets.")
+                    "web-attack (all on, with their defaults). A jail named here keeps its own defaults under what "
+                    "it sets; keys: enabled, mode, findtime, maxretry, bantime, ban, bantime_increment, "
+                    "bantime_factor, bantime_maxtime, ignoreip, subnet_min.",
+        examples=[{"sshd": {"mode": "aggressive", "maxretry": 3, "bantime": "1h", "ignoreip": ["192.0.2.0/24"]},
+                   "web-4xx": {"enabled": False}}])
 
     @field_validator("jails", mode="before")
     @classmethod

@@ -87,14 +87,15 @@ def default_jails() -> dict[str, JailConfig]:
 
 def complete(value: Any) -> Any:
     """Before validation of `agents.log_analyzer.jails`: a jail the config names gets its own defaults under what
-    it sets, the jails it does not name keep theirs; an unknown jail name or mode is an error."""
+    it sets (the jails it does not name keep theirs: `Jails` adds them); an unknown jail name or mode is an
+    error."""
     if value is None:
-        return default_jails()
+        return {}
     if not isinstance(value, dict):
         return value  # pydantic says what is wrong with it
     from zenctl.agents.log_analyzer.security import JAIL_MODES
 
-    out: dict[str, Any] = {name: dict(values) for name, values in _DEFAULTS.items()}
+    out: dict[str, Any] = {}
     for name, given in value.items():
         if name not in _DEFAULTS:
             raise ValueError(f"unknown jail {name!r} (one of: {', '.join(_DEFAULTS)})")
@@ -107,7 +108,7 @@ def complete(value: Any) -> Any:
         if mode is not None and mode != "normal" and mode not in JAIL_MODES.get(name, {}):
             choices = ", ".join(JAIL_MODES.get(name, {"normal": None}))
             raise ValueError(f"jail {name}: unknown mode {mode!r} (one of: {choices})")
-        out[name] = {**out[name], **given}
+        out[name] = {**_DEFAULTS[name], **given}
     return out
 
 
