@@ -27,6 +27,7 @@ from zenctl.core.agent import Assessment, BaseAgent, Finding, RunContext
 RANK = {None: -1, "debug": 0, "info": 1, "notice": 2, "warning": 3, "error": 4, "critical": 5}
 MAX_FINDINGS_PER_KIND = 20  # new templates, spikes, tracebacks per source and run; the rest summed up
 MAX_BASELINES = 2000
+HOLD_SECONDS = 5  # the last record of a live log written this recently waits for the next run if it may continue
 EXAMPLE_CHARS = 400
 _GUESS = (
     ("critical", re.compile(r"\b(?:emerg(?:ency)?|panic|fatal|crit(?:ical)?|kernel BUG|segfault|oom-kill|"
@@ -39,6 +40,14 @@ _GUESS = (
 _DISK = re.compile(r"No space left on device|ENOSPC|Disk quota exceeded|Read-only file system|EROFS", re.I)
 _MEMORY = re.compile(r"Out of memory: Kill|oom-kill|invoked oom-killer|Cannot allocate memory|MemoryError")
 _PATH = re.compile(r"(?<![\w/])(/(?:[\w.@%+=,-]+/?)+)")
+
+
+def may_continue(fmt: str, record) -> bool:
+    """Whether lines written after a record can still belong to it: every record of the multi-line formats, and
+    for `auto` one that has continuation lines already or is an error (a traceback follows its error line)."""
+    if fmt in ("python", "postgres"):
+        return True
+    return fmt == "auto" and ("\n" in record.raw or RANK.get(record.level, -1) >= 4)
 
 
 def guess_level(message: str) -> str | None:
@@ -135,38 +144,50 @@ class SourceScan:
         guessed: dict[str, str | None] = {}  # template text -> level guessed from its words
         levels: dict[str, str] = dict(stored.get("levels") or {})  # template id -> guessed level
         findings: list[Finding] = []
+
+        def take(record, path: str) -> None:
+            """Mine, count and classify one record."""
+            nonlocal records, unparsed
+            records += 1
+            if record.fields.get("unparsed"):
+                unparsed += 1
+                if len(samples) < 3:
+                    samples.append(f"{path}:{record.line}: {record.raw[:EXAMPLE_CHARS]}")
+            tid, template, _ = miner.add(record.message, time=record.time, level=record.level)
+            level = record.level
+            if level is None:  # guessed from the template's words, once per template
+                level = guessed.get(template, "")
+                if level == "":
+                    if len(guessed) >= 50_000:
+                        guessed.clear()
+                    level = guessed[template] = guess_level(template)
+                if level is not None and RANK[level] > RANK.get(levels.get(tid), -1):
+                    levels[tid] = level
+            counts[tid] += 1
+            rank = RANK.get(level, -1)
+            if rank >= 3:
+                if tid not in examples:
+                    examples[tid] = f"{path}:{record.line}: {record.raw[:EXAMPLE_CHARS]}"
+                _cooperation(record, path, coop)
+            if "\n" in record.raw:
+                _traceback(record, path, tracebacks)
+            collector.add(record, path)
+            if classifier is not None:
+                hit = classifier.classify(record)
+                if hit is not None:
+                    self.jails.feed(hit, record, ctx.now)
+
         try:
             for chunk in reader.chunks():
+                held = None
                 for record in parse_lines(chunk.lines, source.format, pattern=source.pattern,
                                           timezone=source.timezone):
-                    records += 1
-                    if record.fields.get("unparsed"):
-                        unparsed += 1
-                        if len(samples) < 3:
-                            samples.append(f"{chunk.path}:{record.line}: {record.raw[:EXAMPLE_CHARS]}")
-                    tid, template, _ = miner.add(record.message, time=record.time, level=record.level)
-                    level = record.level
-                    if level is None:  # guessed from the template's words, once per template
-                        level = guessed.get(template, "")
-                        if level == "":
-                            if len(guessed) >= 50_000:
-                                guessed.clear()
-                            level = guessed[template] = guess_level(template)
-                        if level is not None and RANK[level] > RANK.get(levels.get(tid), -1):
-                            levels[tid] = level
-                    counts[tid] += 1
-                    rank = RANK.get(level, -1)
-                    if rank >= 3:
-                        if tid not in examples:
-                            examples[tid] = f"{chunk.path}:{record.line}: {record.raw[:EXAMPLE_CHARS]}"
-                        _cooperation(record, chunk.path, coop)
-                    if "\n" in record.raw:
-                        _traceback(record, chunk.path, tracebacks)
-                    collector.add(record, chunk.path)
-                    if classifier is not None:
-                        hit = classifier.classify(record)
-                        if hit is not None:
-                            self.jails.feed(hit, record, ctx.now)
+                    if held is not None:
+                        take(held, chunk.path)
+                    held = record
+                if held is not None and not (chunk.live and ctx.now - chunk.mtime < HOLD_SECONDS
+                                             and may_continue(source.format, held) and chunk.rewind(held.line)):
+                    take(held, chunk.path)  # else: its writer may still add lines to it (a traceback)
         except FormatError as exc:
             findings.append(Finding(self.prefix, "unknown", f"{source.name}: {exc}",
                                     evidence={"path": source.path, "format": source.format}))

@@ -36,6 +36,7 @@ import re
 import stat
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -45,6 +46,7 @@ MAX_CURSORS = 32  # per live path
 MAX_DONE = 256  # fingerprints of files read to their end, per live path
 MAX_PATHS = 1000  # live paths per source
 RETIRE_AFTER = 600  # seconds a fully read plain generation is still followed
+MAX_REWIND = 512  # lines of the current file a reader can put back (a record still being written)
 _BLOCK = 1 << 20
 _OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _GENERATION = re.compile(r"[.-][0-9][0-9._-]*(\.gz)?|\.gz")
@@ -197,6 +199,11 @@ _CURSOR_KEYS = {"dev": int, "ino": int, "offset": int, "line": int, "fp": str, "
                 "tail_len": int}
 
 
+def final_file(opened: "_File", cursor: dict) -> bool:
+    """Never written again: a gzip generation or a copytruncate copy."""
+    return opened.gz or cursor.get("copy", False)
+
+
 def _valid_paths(state) -> dict:
     """The stored cursors, keeping only well-formed entries (the state is ours, but may be old or edited: a bad
     entry means that file is read as new, never a failed run)."""
@@ -220,10 +227,15 @@ def _valid_paths(state) -> dict:
 
 @dataclass
 class Chunk:
-    """The lines read from one file in this run."""
+    """The lines read from one file in this run. `live`: the file is the live log (others are rotated
+    generations); `mtime`: when it was last written, as listed."""
 
     path: str
     lines: Iterator[tuple[int, str]]
+    live: bool = False
+    mtime: float = 0.0
+    rewind: Callable[[int], bool] | None = None  # (line number) -> whether that line and those after it are
+    #                                              read again next run, instead of counting as read
 
 
 class Reader:
@@ -242,6 +254,7 @@ class Reader:
         self._done_bytes = 0
         self._total_bytes = 0
         self._carry = b""
+        self._starts: deque = deque(maxlen=MAX_REWIND)
 
     def state(self) -> dict:
         return {"paths": self.paths}
@@ -276,7 +289,10 @@ class Reader:
                         continue
                     self.stats.files += 1
                     then_fresh = index + 1 < len(reads) and not reads[index + 1][1]["offset"]
-                    yield Chunk(opened.path, self._lines(opened, cursor, then_fresh))
+                    self._starts = deque(maxlen=MAX_REWIND)
+                    yield Chunk(opened.path, self._lines(opened, cursor, then_fresh),
+                                opened.name == os.path.basename(path) and not final_file(opened, cursor),
+                                opened.st.st_mtime, lambda line, o=opened, c=cursor: self._rewind(o, c, line))
                 self._finish(path, reads, entry)
         finally:
             for _, reads, _, dfd in plans:
@@ -467,6 +483,7 @@ class Reader:
                         offset += size
                         line = self._text(raw[:limit], stats)
                         self._count(size)
+                        self._starts.append((number, offset - size, size))
                         yield number, line
                     cursor["eof"] = True
                     break
@@ -481,6 +498,7 @@ class Reader:
                     offset += long_size
                     line = self._text(long_head, stats)
                     self._count(long_size)
+                    self._starts.append((number, offset - long_size, long_size))
                     long_head = None
                     block = block[cut + 1:]
                     yield number, line
@@ -500,6 +518,7 @@ class Reader:
                     offset += size
                     line = self._text(raw, stats)
                     self._count(size)
+                    self._starts.append((number, offset - size, size))
                     yield number, line
                     if self.budget <= 0:
                         break
@@ -517,6 +536,19 @@ class Reader:
             if close_raw:
                 close_raw.close()
             self._mark(opened, cursor)
+
+    def _rewind(self, opened: _File, cursor: dict, line: int) -> bool:
+        """Put the cursor back to the start of `line` (one of the last MAX_REWIND lines read from this file)."""
+        starts = [entry for entry in self._starts if entry[0] >= line]
+        if not starts or starts[0][0] != line:
+            return False
+        _, offset, _ = starts[0]
+        cursor["offset"], cursor["line"], cursor["eof"] = offset, line - 1, False
+        given_back = sum(size for _, _, size in starts)
+        self.stats.lines -= len(starts)
+        self.stats.bytes -= given_back
+        self._mark(opened, cursor)
+        return True
 
     def _count(self, size: int) -> None:
         self.budget -= 1
