@@ -252,7 +252,8 @@ def test_the_connection_memory_is_bounded_and_survives_a_run():
     first = security.Classifier()
     first.classify_line(1, "Mar  7 18:53:01 host sshd[77]: User root not allowed because account is locked")
     second = security.Classifier(state=json.loads(json.dumps(first.state())))
-    hit = second.classify_line(2, "Mar  7 18:53:02 host sshd[77]: Received disconnect from 192.0.2.8: 11: Bye [preauth]")
+    hit = second.classify_line(2, "Mar  7 18:53:02 host sshd[77]: Received disconnect from 192.0.2.8: 11: Bye "
+                                  "[preauth]")
     assert (hit.ip, hit.kind) == ("192.0.2.8", "failed_then_closed")
 
 

@@ -113,8 +113,8 @@ _END = r"(?: \[preauth\])?\s*\Z"
 _FAILED = re.compile(r"Failed (\S+) for (invalid user )?")
 _FROM_CAND = re.compile(rf" from ({_ADDR}){_PORT}(?: (ssh\d*))?(?=: |\s*\Z)")
 _AFTER_FROM = re.compile(rf"{_PORT}(?: ssh\d*)?(?=: |\s*\Z)")  # what may follow the address
-_KEY_INFO = re.compile(r": [A-Z][A-Z0-9-]*(?:@\S+)? (?:SHA256:|MD5:|[0-9a-f]{2}:)\S*(?:, client user \".*\", client host "
-                       r"\".*\")?\s*\Z")
+_KEY_INFO = re.compile(r": [A-Z][A-Z0-9-]*(?:@\S+)? (?:SHA256:|MD5:|[0-9a-f]{2}:)\S*"
+                       r"(?:, client user \".*\", client host \".*\")?\s*\Z")
 _HOST_TAIL = re.compile(rf"({_ADDR}){_PORT}{_END}")  # what follows the last " from " of "Invalid user U from ..."
 _NOT_ALLOWED = re.compile(
     rf"User (.*) from ({_ADDR}) not allowed because (?:not listed in AllowUsers|listed in DenyUsers|not in any "
@@ -222,7 +222,8 @@ _SQLI = re.compile(
     r"\b(?:sleep|benchmark|pg_sleep|extractvalue|updatexml|load_file|xp_cmdshell|dbms_pipe\.receive_message)\s*\(|"
     r"\bwaitfor\s+delay\s+'|\binformation_schema\b|\binto\s+(?:out|dump)file\b|"
     r"['\"`)]\s*;\s*(?:drop|delete|insert|update|shutdown|exec)\b|['\"]\s*(?:--|#)|"
-    r"\bselect\s+(?:@@\w+|\w+\s*\([^)]{0,200}\)\s*from|\*\s*from|null\s*,|concat\s*\()|\bconcat(?:_ws)?\s*\(\s*0x", re.S)
+    r"\bselect\s+(?:@@\w+|\w+\s*\([^)]{0,200}\)\s*from|\*\s*from|null\s*,|concat\s*\()|"
+    r"\bconcat(?:_ws)?\s*\(\s*0x", re.S)
 _XSS = re.compile(r"<\s*/?\s*(?:script|iframe|svg|img|body|object|embed|details|math|marquee|input|video|audio)\b|"
                   r"javascript\s*:|vbscript\s*:|\bon(?:error|load|mouseover|focus|click|submit|toggle|begin|"
                   r"animationstart)\s*=|\bdocument\.(?:cookie|domain|location)\b|\balert\s*\(|\bprompt\s*\(|"
@@ -261,8 +262,8 @@ _SU = re.compile(r"FAILED SU \(to (\S+)\) (\S+) on |FAILED su for (\S+) by (\S+)
 
 _SSH_PROGRAMS = ("sshd", "sshd-session", "sshd-auth")
 # RFC 5424 with structured data formats' parser does not take (an unescaped "]" inside a quoted value).
-_RFC5424_TAG = re.compile(r'<\d{1,3}>1 \S+ \S+ (?P<prog>\S+) (?P<pid>\S+) \S+ (?:-|(?:\[[^\s\]]+(?: [^=\s\]]+="(?:[^"\\]|'
-                          r'\\.)*")*\])+)(?: (?P<msg>.*))?\Z', re.S)
+_RFC5424_TAG = re.compile(r'<\d{1,3}>1 \S+ \S+ (?P<prog>\S+) (?P<pid>\S+) \S+ '
+                          r'(?:-|(?:\[[^\s\]]+(?: [^=\s\]]+="(?:[^"\\]|\\.)*")*\])+)(?: (?P<msg>.*))?\Z', re.S)
 _TAG_STARTS = frozenset(("ss", "su", "ng", "ap", "ht"))  # sshd*, sudo, su, nginx, apache*, httpd*
 # A line the raw path cannot split (no "tag: ", a bracketed or empty tag) that may still be one of ours.
 _ODD_LINE = re.compile(r"sshd|sudo|\bsu\b|nginx|apache|httpd")
