@@ -175,6 +175,16 @@ def test_an_injected_line_inside_another_programs_message_is_not_sshds():
     assert security.Classifier().classify_line(1, line) is None
 
 
+def test_journald_json_records_keep_their_connection_memory():
+    lines = [json.dumps({"SYSLOG_IDENTIFIER": "sshd", "_PID": "31", "_HOSTNAME": "web01", "MESSAGE": message,
+                         "__REALTIME_TIMESTAMP": "1700000000000000"})
+             for message in ("Connection from 198.51.100.4 port 5555 on 10.0.0.1 port 22",
+                             "Disconnecting: Too many authentication failures [preauth]")]
+    classifier = security.Classifier()
+    hits = [classifier.classify(r) for r in parse_lines(enumerate(lines, 1), "json")]
+    assert hits[0] is None and (hits[1].ip, hits[1].kind) == ("198.51.100.4", "too_many_failures")
+
+
 def test_ipv6_addresses_and_ipv4_mapped_ones():
     hits = _hits("Failed password for root from 2001:db8::5 port 22 ssh2",
                  "Invalid user a from ::ffff:198.51.100.7 port 1",

@@ -313,7 +313,7 @@ class Classifier:
             return self._access(fields)
         program = record.program
         message = record.message
-        pid = fields.get("pid")
+        pid = fields.get("pid") or fields.get("_PID") or fields.get("SYSLOG_PID")  # syslog, journald's JSON
         if program is None or fields.get("unparsed"):
             found = _RFC5424_TAG.match(record.raw) or _PREFIX_TAG.match(record.raw)
             if found is None:
