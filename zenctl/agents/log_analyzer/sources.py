@@ -183,9 +183,9 @@ def expand(pattern: str) -> list[str]:
     names = set(matches)
     live = []
     for path in matches:
-        directory, name = os.path.split(path)
-        if any(_generation_of(name, os.path.basename(other)) for other in names
-               if os.path.dirname(other) == directory and other != path):
+        # a generation is a match plus a suffix that starts with "." or "-": try each such split
+        if any(path[:i] in names and _GENERATION.fullmatch(path[i:]) for i in range(len(path) - 1, 0, -1)
+               if path[i] in ".-" and path[i - 1] != "/"):
             continue
         live.append(path)
     return live[:MAX_PATHS]
@@ -255,6 +255,7 @@ class Reader:
         self._total_bytes = 0
         self._carry = b""
         self._starts: deque = deque(maxlen=MAX_REWIND)
+        self._listed: dict[tuple[int, int], list[str]] = {}
 
     def state(self) -> dict:
         return {"paths": self.paths}
@@ -314,7 +315,11 @@ class Reader:
         shared = _others_can_write(dfd)
         files: dict[str, _File] = {}
         try:
-            for name in os.listdir(dfd):
+            st = os.fstat(dfd)
+            names = self._listed.get((st.st_dev, st.st_ino))
+            if names is None:  # one listing per directory and run, however many logs the glob found in it
+                names = self._listed[(st.st_dev, st.st_ino)] = os.listdir(dfd)
+            for name in names:
                 if name != base and not _generation_of(name, base):
                     continue
                 try:
