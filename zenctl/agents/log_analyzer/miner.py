@@ -91,6 +91,7 @@ class Miner:
         self._by_second: dict[tuple, list[Cluster]] = {}
         self._param_rx: dict[str, re.Pattern | None] = {}
         self._shapes: dict[bytes, tuple] = {}
+        self._template_rx: dict[str, re.Pattern] = {}
         if state:
             self._load(state)
 
@@ -116,20 +117,20 @@ class Miner:
         space = message.find(" ")
         entry = self._fast.get(message[:space] if space > 0 else message)
         if entry.__class__ is tuple:
-            match = entry[0].fullmatch(message)
-            if match is not None:
-                return self._matched(entry, match, message, shape, time, level)
+            for fullmatch, cluster in entry:
+                match = fullmatch(message)
+                if match is not None:
+                    return self._matched(cluster, match, message, shape, time, level)
         return self._add(message, space, shape, time, level)
 
-    def _matched(self, entry: tuple, match: re.Match, message: str, shape: bytes, time: float | None,
+    def _matched(self, cluster: Cluster, match: re.Match, message: str, shape: bytes, time: float | None,
                  level: str | None) -> tuple[str, str, list[str]]:
-        cluster, params = entry[1][match.lastgroup]
         cluster.count += 1
         self._seen(cluster, message, time, level)
         if len(self._shapes) >= MAX_CACHE:
             self._shapes.clear()
-        self._shapes[shape] = (cluster, match.regs[1:][params], cluster.text)
-        return cluster.id, cluster.text, list(match.groups()[params])
+        self._shapes[shape] = (cluster, match.regs[1:], cluster.text)
+        return cluster.id, cluster.text, list(match.groups())
 
     def _add(self, message: str, space: int, shape: bytes, time: float | None,
              level: str | None) -> tuple[str, str, list[str]]:
@@ -145,9 +146,10 @@ class Miner:
                 fast[key] = entry - 1 if entry > 1 else None
                 continue
             if entry is not _NO_FAST:
-                match = entry[0].fullmatch(message)
-                if match is not None:
-                    return self._matched(entry, match, message, shape, time, level)
+                for fullmatch, cluster in entry:
+                    match = fullmatch(message)
+                    if match is not None:
+                        return self._matched(cluster, match, message, shape, time, level)
         # 2. masked, then a masked text seen before; 3. placed among the clusters
         parts = masking.split(message)
         masked = W.join(parts[0::2]) if len(parts) > 1 else message
@@ -176,24 +178,24 @@ class Miner:
             cluster.example = message[:EXAMPLE_CHARS]
 
     def _compile(self, first: str):
-        """The one regex of every template whose first word is `first` (the fast path), or _NO_FAST."""
+        """The templates whose first word is `first`, most frequent first, each with its own regex (compiled once
+        per template text and kept: a first word's list changes often while a log is new), or _NO_FAST."""
         clusters = [c for c in self._by_first.get(first, ()) if c.into is None and len(c.tokens) < MAX_TOKENS]
-        if not clusters:
-            self._fast[first] = _NO_FAST
-            return _NO_FAST
         clusters.sort(key=lambda c: -c.count)
-        branches, names, group = [], {}, 1
-        for i, cluster in enumerate(clusters[:MAX_FAST]):
-            body, n = _template_regex(cluster.tokens)
-            branches.append(f"(?P<t{i}>{body})")
-            names[f"t{i}"] = (cluster, slice(group, group + n))  # groups()[that slice] are its parameters
-            group += n + 1
-        try:
-            regex = re.compile(r"\s*(?:" + "|".join(branches) + r")\s*")
-        except (re.error, RecursionError, OverflowError):
-            self._fast[first] = _NO_FAST
-            return _NO_FAST
-        entry = (regex, names)
+        entry = []
+        compiled = self._template_rx
+        for cluster in clusters[:MAX_FAST]:
+            regex = compiled.get(cluster.text)
+            if regex is None:
+                if len(compiled) >= MAX_CACHE:
+                    compiled.clear()
+                try:
+                    regex = re.compile(r"\s*" + _template_regex(cluster.tokens) + r"\s*")
+                except (re.error, RecursionError, OverflowError):
+                    continue
+                compiled[cluster.text] = regex
+            entry.append((regex.fullmatch, cluster))
+        entry = tuple(entry) if entry else _NO_FAST
         self._fast[first] = entry
         return entry
 
@@ -475,20 +477,18 @@ _LEAD = rf"({_VALUE}(?:\s+{_VALUE})*)"
 _PART = rf"({_VALUE}|[Tt]rue|[Ff]alse|TRUE|FALSE)"
 
 
-def _template_regex(tokens: list[str]) -> tuple[str, int]:
-    """The regex body of a template for the fast path and its number of groups (one per `<*>`)."""
-    out, groups = [], 0
+def _template_regex(tokens: list[str]) -> str:
+    """The regex of a template for the fast path: one group per `<*>`."""
+    out = []
     for i, token in enumerate(tokens):
         if token == W:
             out.append(_WHOLE if i else _LEAD)
-            groups += 1
         elif W in token:
             pieces = token.split(W)
             out.append(_PART.join(re.escape(p) for p in pieces))
-            groups += len(pieces) - 1
         else:
             out.append(re.escape(token))
-    return r"\s+".join(out), groups
+    return r"\s+".join(out)
 
 
 def _param_regex(tokens: list[str]) -> re.Pattern | None:
