@@ -305,3 +305,16 @@ def test_a_log_the_account_may_not_read_is_refused_with_the_reason(tmp_path):
     os.waitpid(pid, 0)
     assert got["lines"] == []
     assert got["refused"] == [[str(log), "permission denied (reading logs needs root or the adm group)"]]
+
+
+def test_a_consumer_that_stops_early_keeps_what_it_took(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_bytes(b"".join(b"%08d line\n" % n for n in range(10)))
+    reader = Reader(str(log), None, 100)
+    for chunk in reader.chunks():
+        for number, _ in chunk.lines:
+            if number == 4:
+                break
+        break
+    reader2 = Reader(str(log), json.loads(json.dumps(reader.state())), 100)
+    assert [n for chunk in reader2.chunks() for n, _ in chunk.lines] == [5, 6, 7, 8, 9, 10]

@@ -27,6 +27,7 @@ from zenctl.core.agent import Assessment, BaseAgent, Finding, RunContext
 RANK = {None: -1, "debug": 0, "info": 1, "notice": 2, "warning": 3, "error": 4, "critical": 5}
 MAX_FINDINGS_PER_KIND = 20  # new templates, spikes, tracebacks per source and run; the rest summed up
 MAX_BASELINES = 2000
+PROGRESS_BYTES = 50 * 1024 * 1024  # a backlog this large shows progress on a terminal
 HOLD_SECONDS = 5  # the last record of a live log written this recently waits for the next run if it may continue
 EXAMPLE_CHARS = 400
 _GUESS = (
@@ -100,10 +101,12 @@ class LogAnalyzerAgent(BaseAgent):
             return None
 
         def show(done: int, total: int) -> None:
-            if total >= 50 * 1024 * 1024:
+            if total >= PROGRESS_BYTES:
                 sys.stderr.write(f"\rzenctl: logs {name}: {done / 1048576:.0f} of {total / 1048576:.0f} MiB read "
                                  f"({100 * done / total:.0f}%)\x1b[K")
                 sys.stderr.flush()
+                show.shown = True
+        show.shown = False
         return show
 
 
@@ -191,7 +194,7 @@ class SourceScan:
         except FormatError as exc:
             findings.append(Finding(self.prefix, "unknown", f"{source.name}: {exc}",
                                     evidence={"path": source.path, "format": source.format}))
-        if self.progress and reader.stats.bytes >= 50 * 1024 * 1024:
+        if getattr(self.progress, "shown", False):
             sys.stderr.write("\n")
         counts = _resolve(miner, counts)
         examples = {miner.resolve(t): e for t, e in examples.items()}

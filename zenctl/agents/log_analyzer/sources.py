@@ -86,16 +86,18 @@ class _File:
         os.close(self.fd)
 
     def stream(self, offset: int):
-        """A binary file object positioned at `offset` (of the decompressed content for gzip)."""
-        os.lseek(self.fd, 0, os.SEEK_SET)
+        """A binary file object positioned at `offset` (of the decompressed content for gzip); closing it closes
+        everything it opened."""
         raw = open(os.dup(self.fd), "rb", buffering=_BLOCK)
-        if not self.gz:
-            raw.seek(offset)
-            return raw
-        handle = gzip.GzipFile(fileobj=raw, mode="rb")
-        handle.seek(offset)
-        handle.close_raw = raw  # type: ignore[attr-defined]
-        return handle
+        try:
+            if not self.gz:
+                raw.seek(offset)
+                return raw
+            raw.seek(0)  # a dup shares the file offset: another stream may have moved it
+            return _Gzip(raw, offset)
+        except BaseException:
+            raw.close()
+            raise
 
     def read_at(self, offset: int, count: int) -> bytes:
         if count <= 0:
@@ -104,9 +106,7 @@ class _File:
             return os.pread(self.fd, count, offset)
         try:
             with self.stream(offset) as handle:
-                data = handle.read(count)
-                handle.close_raw.close()
-            return data
+                return handle.read(count)
         except (OSError, EOFError, zlib.error):
             return b""
 
@@ -133,10 +133,28 @@ class _File:
                 size = 0
                 while chunk := handle.read(_BLOCK):
                     size += len(chunk)
-                handle.close_raw.close()
             return size
         except (OSError, EOFError, zlib.error):
             return -1
+
+
+class _Gzip(gzip.GzipFile):
+    """A gzip stream over `raw`, positioned at `offset` of the content, closing `raw` with itself."""
+
+    def __init__(self, raw, offset: int):
+        super().__init__(fileobj=raw, mode="rb")
+        self._raw = raw
+        try:
+            self.seek(offset)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
 
 
 def _open_dir(directory: str) -> int:
@@ -276,6 +294,7 @@ class Reader:
             if plan is not None:
                 plans.append(plan)
         self._total_bytes = sum(todo for plan in plans for _, _, todo in plan[1])
+        current = None
         try:
             for path, reads, entry, dfd in plans:
                 self._carry = b""
@@ -291,11 +310,14 @@ class Reader:
                     self.stats.files += 1
                     then_fresh = index + 1 < len(reads) and not reads[index + 1][1]["offset"]
                     self._starts = deque(maxlen=MAX_REWIND)
-                    yield Chunk(opened.path, self._lines(opened, cursor, then_fresh),
+                    lines = current = self._lines(opened, cursor, then_fresh)
+                    yield Chunk(opened.path, lines,
                                 opened.name == os.path.basename(path) and not final_file(opened, cursor),
                                 opened.st.st_mtime, lambda line, o=opened, c=cursor: self._rewind(o, c, line))
                 self._finish(path, reads, entry)
         finally:
+            if current is not None:
+                current.close()  # a consumer that stopped early: its cursor is settled while the file is open
             for _, reads, _, dfd in plans:
                 for opened, _, _ in reads:
                     opened.close()
@@ -536,10 +558,7 @@ class Reader:
             if self.budget <= 0 and not cursor["eof"]:
                 stats.limited = True
                 stats.backlog_bytes += opened.st.st_size if opened.gz else max(0, opened.st.st_size - offset)
-            close_raw = getattr(handle, "close_raw", None)
             handle.close()
-            if close_raw:
-                close_raw.close()
             self._mark(opened, cursor)
 
     def _rewind(self, opened: _File, cursor: dict, line: int) -> bool:
