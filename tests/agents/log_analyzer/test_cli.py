@@ -43,6 +43,7 @@ def test_templates_and_report(zenctl, tmp_path):
     assert code == 0 and {row["source"] for row in out["templates"]} == {"app"}
     top = out["templates"][0]
     assert top["count"] == 30 and top["template"].startswith("user")
+    assert top["first_seen"].endswith("Z") and top["first_seen"] <= top["last_seen"]
     text = zenctl("logs", "templates").stdout
     assert "app" in text and "web" in text
 

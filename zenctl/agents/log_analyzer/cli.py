@@ -59,6 +59,7 @@ def templates(db: str | None, source: str | None, top: int) -> list[dict]:
     """What the miner learned per source: its templates, most frequent first."""
     from zenctl.agents.log_analyzer.agent import merge_levels
     from zenctl.agents.log_analyzer.miner import Miner
+    from zenctl.core.timeutil import iso
 
     out = []
     sources = stored(db, "source:")
@@ -72,8 +73,9 @@ def templates(db: str | None, source: str | None, top: int) -> list[dict]:
         if isinstance(levels, dict):
             merge_levels(miner, {row["id"]: row for row in rows}, levels)
         rows = rows[:top]
-        out += [{"source": name, **{k: row.get(k) for k in ("id", "count", "level", "template", "first_seen",
-                                                          "last_seen", "example")}} for row in rows]
+        out += [{"source": name, **{k: row.get(k) for k in ("id", "count", "level", "template", "example")},
+                 **{k: iso(row[k]) if isinstance(row.get(k), (int, float)) else None
+                    for k in ("first_seen", "last_seen")}} for row in rows]
     return out
 
 
