@@ -414,6 +414,15 @@ class Classifier:
         connection (Too many authentication failures)."""
         if mode not in self.ssh:
             return None
+        if key is not None and ip is not None and key not in self.conns:  # the usual case: a new connection
+            if not forget:
+                conn = self.conns[key] = _Conn()
+                conn.ip = ip
+                if user is not None:
+                    conn.users = {user[:100]}
+                if len(self.conns) > MAX_CONNECTIONS:
+                    self.conns.popitem(last=False)
+            return Hit("sshd", ip, kind, 1, user, mode)
         conn = self._conn(key)
         count = 1
         if conn is not None:
