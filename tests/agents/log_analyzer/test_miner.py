@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from zenctl.agents.log_analyzer import masking
+from zenctl.agents.log_analyzer import masking, miner as miner_module
 from zenctl.agents.log_analyzer.miner import MAX_TEMPLATES, Miner
 
 DATA = Path(__file__).parent / "data" / "loghub"
@@ -134,3 +134,17 @@ def test_hostile_messages_are_bounded():
     for n in range(600):
         miner.add("flood " + "".join(chr(97 + (n >> k) % 26) for k in (0, 5, 10)) + " zz yy xx ww")
     assert len([t for t in miner.templates() if t["template"].startswith("flood")]) <= 200
+
+
+def test_a_flood_of_distinct_messages_keeps_memory_bounded(monkeypatch):
+    monkeypatch.setattr(miner_module, "MAX_LIVE", 400)
+    miner = Miner()
+    kept = miner.add("disk sda1 failed")[0]
+    for _ in range(20):
+        miner.add("disk sda1 failed")
+    words = [a + b + c for a in "bcdfghjklm" for b in "aeiou" for c in "bcdfghjklmnpqrstvwxz"]
+    for word in words:
+        miner.add(f"{word} zq-{word}")  # two tokens each, never generalized: one template each
+    assert len(miner.templates()) <= 400
+    assert any(t["id"] == kept for t in miner.templates())  # the frequent one stays
+    assert miner.add("disk sdb2 failed")[0] == kept

@@ -24,6 +24,7 @@ from zenctl.agents.log_analyzer import masking
 
 W = masking.WILDCARD
 MAX_TEMPLATES = 5000  # kept in the state
+MAX_LIVE = 20000  # held while mining: beyond, the least frequent quarter is dropped
 MAX_BUCKET = 200  # clusters per (length, first token): beyond it a message joins the nearest one
 MAX_CACHE = 50000  # masked texts remembered for the fast path
 MAX_TOKENS = 200  # a longer message is mined on its first MAX_TOKENS tokens
@@ -249,7 +250,7 @@ class Miner:
         best, best_pos = None, None
         candidates = self._buckets.get(new.bucket, ())
         if FIRST_VARIANTS and tokens[0] != W:  # the same message but for its first word (a program, a user)?
-            candidates = [*candidates, *self._by_second.get((n, tokens[1]), ())]
+            candidates = [*candidates, *self._by_second.get((n, tokens[1]), ())[-MAX_BUCKET:]]
         for cluster in candidates:
             if cluster is new:
                 continue
@@ -277,10 +278,27 @@ class Miner:
         cid = template_id(text)
         while cid in self._by_id or cid in self._aliases:
             cid = template_id(cid + text)
+        if len(self._by_id) >= MAX_LIVE:
+            self._evict()
         cluster = Cluster(cid, tokens, key)
         self._by_id[cid] = cluster
         self._index(cluster)
         return cluster
+
+    def _evict(self) -> None:
+        """A flood of distinct messages (random words, an attack): drop the least frequent quarter of the
+        templates (the oldest first among equals) so memory stays bounded; the caches start over."""
+        clusters = sorted(self._by_id.values(), key=lambda c: (c.count, c.last_seen or 0.0))
+        for cluster in clusters[:len(clusters) // 4]:
+            self._unindex(cluster)
+            del self._by_id[cluster.id]
+        self._cache.clear()
+        self._shapes.clear()
+        self._fast.clear()
+        self._pending.clear()
+        self._aliases = {a: t for a, t in self._aliases.items() if t in self._by_id}
+        if len(self._aliases) > MAX_LIVE:
+            self._aliases = dict(list(self._aliases.items())[-MAX_LIVE:])
 
     def _index(self, cluster: Cluster) -> None:
         """File a cluster under its bucket (token count, first token), its first word for the fast path (W for a
@@ -305,7 +323,11 @@ class Miner:
                 members.remove(cluster)
                 if not members:
                     del index[key]
-        self._fast[W if W in first else first] = SETTLE
+        fast = W if W in first else first
+        if fast in self._by_first:
+            self._fast[fast] = SETTLE
+        else:
+            self._fast.pop(fast, None)
 
     def _generalize(self, cluster: Cluster, positions: list[int]) -> None:
         if not positions:
@@ -323,7 +345,7 @@ class Miner:
         tokens = cluster.tokens
         others = list(self._buckets.get(cluster.bucket, ()))
         if tokens and tokens[0] == W and len(tokens) >= 3:
-            others += self._by_second.get((len(tokens), tokens[1]), ())
+            others += self._by_second.get((len(tokens), tokens[1]), ())[-MAX_BUCKET:]
         for other in others:
             if other is not cluster and other.into is None and _diff(tokens, other.tokens, 0) == 0:
                 self._merge(other, cluster)
