@@ -318,3 +318,22 @@ def test_a_consumer_that_stops_early_keeps_what_it_took(tmp_path):
         break
     reader2 = Reader(str(log), json.loads(json.dumps(reader.state())), 100)
     assert [n for chunk in reader2.chunks() for n, _ in chunk.lines] == [5, 6, 7, 8, 9, 10]
+
+
+def test_a_directory_full_of_planted_generations_costs_a_bounded_number_of_files(tmp_path):
+    from zenctl.agents.log_analyzer.sources import MAX_GENERATIONS
+
+    log = tmp_path / "app.log"
+    log.write_bytes(b"00000000 x\n")
+    follower = Follower(str(log))
+    follower.run()
+    for n in range(1, 3000):
+        (tmp_path / f"app.log.{n}").write_bytes(b"%08d planted\n" % n)
+    before = len(os.listdir("/proc/self/fd"))
+    reader = Reader(str(log), follower.state, 10**6)
+    seen = []
+    for chunk in reader.chunks():
+        seen.append(len(os.listdir("/proc/self/fd")) - before)
+        for _ in chunk.lines:
+            pass
+    assert len(seen) == MAX_GENERATIONS + 1 and max(seen) <= MAX_GENERATIONS + 4

@@ -27,6 +27,7 @@ name (a hard link to root's file is refused). Lines are cut at `max_line_bytes` 
 escaped (counted), a line with NUL bytes is counted as binary; a partial last line is left for the next run.
 """
 
+import bisect
 import errno
 import glob
 import gzip
@@ -46,6 +47,7 @@ MAX_CURSORS = 32  # per live path
 MAX_DONE = 256  # fingerprints of files read to their end, per live path
 MAX_PATHS = 1000  # live paths per source
 RETIRE_AFTER = 600  # seconds a fully read plain generation is still followed
+MAX_GENERATIONS = 64  # generations of one live log considered per run
 MAX_REWIND = 512  # lines of the current file a reader can put back (a record still being written)
 _BLOCK = 1 << 20
 _OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -273,30 +275,30 @@ class Reader:
         self._total_bytes = 0
         self._carry = b""
         self._starts: deque = deque(maxlen=MAX_REWIND)
-        self._listed: dict[tuple[int, int], list[str]] = {}
+        self._listed: dict[tuple[int, int], tuple] = {}  # directory -> (its mtime and ctime, sorted names)
 
     def state(self) -> dict:
         return {"paths": self.paths}
 
     # ------------------------------------------------------------------------------------------------- planning
     def chunks(self) -> Iterator[Chunk]:
-        """Each file's new lines, oldest file first; consume each chunk's lines before asking for the next."""
+        """Each file's new lines, oldest file first; consume each chunk's lines before asking for the next. One
+        live path at a time is planned and read, so the descriptors held stay few however many logs match."""
         live = expand(self.pattern)
         for path in [p for p in self.paths if p not in live]:
             live.append(path)  # a live name gone (between rename and create): its cursors are still followed
-        plans = []
+        self._total_bytes = self._estimate(live)
         for path in live:
             try:
                 plan = self._plan(path)
             except OSError as exc:
                 self.stats.refused.append((path, _why(exc)))
                 continue
-            if plan is not None:
-                plans.append(plan)
-        self._total_bytes = sum(todo for plan in plans for _, _, todo in plan[1])
-        current = None
-        try:
-            for path, reads, entry, dfd in plans:
+            if plan is None:
+                continue
+            reads, entry = plan
+            current = None
+            try:
                 self._carry = b""
                 for index, (opened, cursor, _) in enumerate(reads):
                     if self._carry and not cursor["offset"]:
@@ -315,16 +317,27 @@ class Reader:
                                 opened.name == os.path.basename(path) and not final_file(opened, cursor),
                                 opened.st.st_mtime, lambda line, o=opened, c=cursor: self._rewind(o, c, line))
                 self._finish(path, reads, entry)
-        finally:
-            if current is not None:
-                current.close()  # a consumer that stopped early: its cursor is settled while the file is open
-            for _, reads, _, dfd in plans:
+            finally:
+                if current is not None:
+                    current.close()  # a consumer that stopped early: its cursor settles while the file is open
                 for opened, _, _ in reads:
                     opened.close()
-                os.close(dfd)
+
+    def _estimate(self, live: list[str]) -> int:
+        """Bytes left to read in the live files (for progress; generations not counted)."""
+        total = 0
+        for path in live:
+            try:
+                size = os.stat(path).st_size
+            except OSError:
+                continue
+            cursors = (self.paths.get(path) or {}).get("cursors") or []
+            total += max(0, size - max((c["offset"] for c in cursors), default=0))
+        return total
 
     def _plan(self, path: str):
-        """(path, [(file, cursor, bytes to read)], entry, dir fd) for one live path; None when nothing is there."""
+        """([(file, cursor, bytes to read)], entry) for one live path; None when nothing is there. Opens the live
+        file and at most MAX_GENERATIONS of its generations (the newest, and those of known cursors)."""
         directory, base = os.path.split(path)
         entry = self.paths.get(path)
         try:
@@ -337,13 +350,7 @@ class Reader:
         shared = _others_can_write(dfd)
         files: dict[str, _File] = {}
         try:
-            st = os.fstat(dfd)
-            names = self._listed.get((st.st_dev, st.st_ino))
-            if names is None:  # one listing per directory and run, however many logs the glob found in it
-                names = self._listed[(st.st_dev, st.st_ino)] = os.listdir(dfd)
-            for name in names:
-                if name != base and not _generation_of(name, base):
-                    continue
+            for name in self._candidates(dfd, base, entry):
                 try:
                     files[name] = _open_in(dfd, name, os.path.join(directory, name), shared)
                 except FileNotFoundError:
@@ -358,19 +365,48 @@ class Reader:
             if entry is None and base not in files:
                 for opened in files.values():
                     opened.close()
-                os.close(dfd)
                 return None
             entry = entry or {"cursors": [], "since": None, "done": []}
             reads = self._match(path, base, files, entry)
         except BaseException:
             for opened in files.values():
                 opened.close()
-            os.close(dfd)
             raise
+        finally:
+            os.close(dfd)
         for name, opened in files.items():
             if all(opened is not chosen for chosen, _, _ in reads):
                 opened.close()
-        return path, reads, entry, dfd
+        return reads, entry
+
+    def _candidates(self, dfd: int, base: str, entry: dict | None) -> list[str]:
+        """The live name and its generations worth opening: those holding a known cursor's inode and the
+        MAX_GENERATIONS most recently changed (a directory full of planted names costs no more)."""
+        st = os.fstat(dfd)
+        stamp = (st.st_mtime_ns, st.st_ctime_ns)
+        listed = self._listed.get((st.st_dev, st.st_ino))
+        if listed is None or listed[0] != stamp:  # listed again whenever the directory changed since
+            listed = self._listed[(st.st_dev, st.st_ino)] = (stamp, sorted(os.listdir(dfd)))
+        ordered = listed[1]
+        names = []
+        for name in ordered[bisect.bisect_left(ordered, base):]:  # names starting with base are adjacent
+            if not name.startswith(base):
+                break
+            if name == base or _generation_of(name, base):
+                names.append(name)
+        if len(names) <= MAX_GENERATIONS + 1:
+            return names
+        inodes = {c["ino"] for c in (entry or {}).get("cursors", [])}
+        stamped = []
+        for name in names:
+            try:
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            except OSError:
+                continue
+            stamped.append((name == base or st.st_ino in inodes, st.st_mtime_ns, name))
+        stamped.sort(reverse=True)
+        keep = [name for wanted, _, name in stamped if wanted]
+        return keep + [name for wanted, _, name in stamped if not wanted][:MAX_GENERATIONS]
 
     def _open_target(self, target: str, path: str) -> _File:
         dfd = _open_dir(os.path.dirname(target))
