@@ -75,3 +75,14 @@ def test_parse_writes_json_lines_and_leaves_the_state_alone(zenctl, tmp_path):
     assert done.returncode == 3 and "missing.log" in done.stderr and "Traceback" not in done.stderr
     done = zenctl("logs", "parse", str(log), "--format", "klingon")
     assert done.returncode == 3 and "--format" in done.stderr
+
+
+def test_digests_older_than_report_keep_are_dropped(zenctl, tmp_path):
+    cfg, _ = setup(zenctl, tmp_path)
+    zenctl("logs", "scan", "-c", str(cfg))
+    with sqlite3.connect(zenctl.db) as conn:
+        conn.execute("UPDATE agent_state SET updated = '2000-01-01T00:00:00.000000Z' WHERE key LIKE 'digest:%'")
+    zenctl("logs", "scan", "-c", str(cfg))
+    with sqlite3.connect(zenctl.db) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM agent_state WHERE key LIKE 'digest:%'").fetchone()
+    assert count == 1
