@@ -10,11 +10,12 @@ attacker's text comes before it (`Invalid user U from HOST port N`), at the star
 
 Several sshd cases need the lines before (fail2ban's multi-line "mlfid"): `Connection from HOST` followed by a
 failure that names no address, failed public keys that only count once the connection ends without success, a
-login that succeeds after failures for other users. A `Classifier` keeps that per connection (host, program, pid),
+login that succeeds after failures for other users. A `Classifier` keeps that per connection (host and pid),
 bounded; feed it every record of one file, in order. `classify(record)` is the same without that memory.
 
-Speed: every record is dispatched on the first word of its message (a dict lookup) before any regex runs, and the
-raw-line precheck `Classifier.wanted(text)` lets a reader skip a syslog line without parsing it at all.
+Speed: every sshd record is dispatched on the first word of its message (a dict lookup) before any regex runs, and
+`Classifier.scan` classifies raw syslog lines without a Record at all, dropping other programs' lines in its read
+loop (what bench/authlog.py measures against fail2ban-regex).
 """
 
 from __future__ import annotations
