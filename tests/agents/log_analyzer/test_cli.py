@@ -86,3 +86,15 @@ def test_digests_older_than_report_keep_are_dropped(zenctl, tmp_path):
     with sqlite3.connect(zenctl.db) as conn:
         (count,) = conn.execute("SELECT count(*) FROM agent_state WHERE key LIKE 'digest:%'").fetchone()
     assert count == 1
+
+
+def test_a_damaged_digest_is_left_out_of_the_report(zenctl, tmp_path):
+    cfg, _ = setup(zenctl, tmp_path)
+    zenctl("logs", "scan", "-c", str(cfg))
+    zenctl("logs", "scan", "-c", str(cfg))
+    with sqlite3.connect(zenctl.db) as conn:
+        key = conn.execute("SELECT key FROM agent_state WHERE key LIKE 'digest:%' LIMIT 1").fetchone()[0]
+        conn.execute("UPDATE agent_state SET value = ? WHERE key = ?",
+                     (json.dumps({"t": 4e9, "sources": {"app": {"errors": [{"no": "id"}]}}}), key))
+    code, out = zenctl.json("logs", "report")
+    assert code == 0 and out["runs"] == 1, out

@@ -89,43 +89,14 @@ def report(db: str | None, since: float, now: float) -> dict:
     digests.sort(key=lambda d: d.get("t", 0))
     sources: dict[str, dict] = {}
     security = {}
+    skipped = 0
     for digest in digests:
-        for name, part in (digest.get("sources") or {}).items():
-            into = sources.setdefault(name, {"lines": 0, "records": 0, "unparsed": 0, "errors": {}, "new": {},
-                                             "spikes": [], "tracebacks": {}, "routes": {}, "sql": {},
-                                             "requests": 0, "errors_5xx": 0})
-            for key in ("lines", "records", "unparsed"):
-                into[key] += part.get(key) or 0
-            for row in part.get("errors") or []:
-                entry = into["errors"].setdefault(row["id"], {**row, "count": 0})
-                entry["count"] += row.get("count") or 0
-            for row in part.get("new") or []:
-                into["new"].setdefault(row["id"], {**row, "first_seen": iso(digest["t"])})
-            for row in part.get("spikes") or []:
-                into["spikes"].append({**row, "at": iso(digest["t"])})
-            for row in part.get("tracebacks") or []:
-                key = f"{row.get('type')} at {row.get('frame')}"
-                entry = into["tracebacks"].setdefault(key, {**row, "count": 0})
-                entry["count"] += row.get("count") or 0
-            found = part.get("bottlenecks") or {}
-            into["requests"] += found.get("requests") or 0
-            into["errors_5xx"] += found.get("errors_5xx") or 0
-            for row in found.get("routes") or []:
-                entry = into["routes"].setdefault(row["route"], {"route": row["route"], "count": 0, "histogram": {}})
-                entry["count"] += row.get("timed") or 0
-                _merge(entry["histogram"], row.get("histogram") or {})
-            for row in found.get("sql") or []:
-                entry = into["sql"].setdefault(row["id"], {"query": row["query"], "calls": 0, "total_ms": 0.0,
-                                                           "max_ms": 0.0})
-                entry["calls"] += row.get("calls") or 0
-                entry["total_ms"] += row.get("total_ms") or 0
-                entry["max_ms"] = max(entry["max_ms"], row.get("max_ms") or 0)
-        for row in digest.get("security") or []:
-            entry = security.setdefault(row.get("check"), {**row, "runs": 0, "last": None})
-            entry["runs"] += 1
-            entry["last"] = iso(digest["t"])
-    out = {"since": iso(since), "until": iso(now), "runs": len(digests), "sources": {}, "security": list(
-        security.values())}
+        try:
+            _add_digest(digest, sources, security)
+        except (KeyError, TypeError, AttributeError, ValueError):  # an old or edited digest: left out, counted
+            skipped += 1
+    out = {"since": iso(since), "until": iso(now), "runs": len(digests) - skipped, "sources": {},
+           "security": list(security.values())}
     for name, part in sorted(sources.items()):
         routes = []
         for entry in part["routes"].values():
@@ -146,6 +117,46 @@ def report(db: str | None, since: float, now: float) -> dict:
             "slow_sql": sorted(sql, key=lambda r: -r["total_ms"])[:20],
         }
     return out
+
+
+def _add_digest(digest: dict, sources: dict, security: dict) -> None:
+    """Sum one run's digest into the report's accumulators."""
+    from zenctl.core.timeutil import iso
+
+    for name, part in (digest.get("sources") or {}).items():
+        into = sources.setdefault(name, {"lines": 0, "records": 0, "unparsed": 0, "errors": {}, "new": {},
+                                         "spikes": [], "tracebacks": {}, "routes": {}, "sql": {},
+                                         "requests": 0, "errors_5xx": 0})
+        for key in ("lines", "records", "unparsed"):
+            into[key] += part.get(key) or 0
+        for row in part.get("errors") or []:
+            entry = into["errors"].setdefault(row["id"], {**row, "count": 0})
+            entry["count"] += row.get("count") or 0
+        for row in part.get("new") or []:
+            into["new"].setdefault(row["id"], {**row, "first_seen": iso(digest["t"])})
+        for row in part.get("spikes") or []:
+            into["spikes"].append({**row, "at": iso(digest["t"])})
+        for row in part.get("tracebacks") or []:
+            key = f"{row.get('type')} at {row.get('frame')}"
+            entry = into["tracebacks"].setdefault(key, {**row, "count": 0})
+            entry["count"] += row.get("count") or 0
+        found = part.get("bottlenecks") or {}
+        into["requests"] += found.get("requests") or 0
+        into["errors_5xx"] += found.get("errors_5xx") or 0
+        for row in found.get("routes") or []:
+            entry = into["routes"].setdefault(row["route"], {"route": row["route"], "count": 0, "histogram": {}})
+            entry["count"] += row.get("timed") or 0
+            _merge(entry["histogram"], row.get("histogram") or {})
+        for row in found.get("sql") or []:
+            entry = into["sql"].setdefault(row["id"], {"query": row["query"], "calls": 0, "total_ms": 0.0,
+                                                       "max_ms": 0.0})
+            entry["calls"] += row.get("calls") or 0
+            entry["total_ms"] += row.get("total_ms") or 0
+            entry["max_ms"] = max(entry["max_ms"], row.get("max_ms") or 0)
+    for row in digest.get("security") or []:
+        entry = security.setdefault(row.get("check"), {**row, "runs": 0, "last": None})
+        entry["runs"] += 1
+        entry["last"] = iso(digest["t"])
 
 
 def _merge(into: dict, histogram: dict) -> None:
