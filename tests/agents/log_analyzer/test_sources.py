@@ -108,7 +108,7 @@ def test_debian_logrotate_with_a_writer_loses_no_line_and_reads_none_twice(tmp_p
     assert any(p.suffix == ".gz" for p in logs.iterdir())
 
 
-@pytest.mark.parametrize("mode", ["rename", "copytruncate"])
+@pytest.mark.parametrize("mode", ["rename", "copytruncate", "dateext"])
 def test_zenctl_logs_rotate_with_a_writer_loses_no_line_and_reads_none_twice(zenctl, tmp_path, mode):
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -117,6 +117,8 @@ def test_zenctl_logs_rotate_with_a_writer_loses_no_line_and_reads_none_twice(zen
     entry = {"name": "app", "paths": [str(log)], "size": 1, "keep": 50, "compress": True}
     if mode == "rename":
         entry.update(delaycompress=True, postrotate=f"kill -HUP $(cat {writer.pidfile})")
+    elif mode == "dateext":  # app.log-20261125-101500.gz: a generation named by its time
+        entry.update(delaycompress=False, dateext=True, postrotate=f"kill -HUP $(cat {writer.pidfile})")
     else:
         entry.update(delaycompress=False, copytruncate=True)
     cfg = zenctl.config("agents:\n  system_health:\n    logs: " + json.dumps([entry]) + "\n")
@@ -134,6 +136,8 @@ def test_zenctl_logs_rotate_with_a_writer_loses_no_line_and_reads_none_twice(zen
         written = writer.stop()
     settle(follower)
     follower.check(written)
+    if mode == "dateext":
+        assert len(list(logs.glob("app.log-*"))) >= 2, sorted(p.name for p in logs.iterdir())
 
 
 def test_max_lines_per_run_carries_the_rest_over_and_reports_the_backlog(tmp_path):
