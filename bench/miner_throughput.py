@@ -12,8 +12,8 @@ Both read the same file line by line, cut Content with the same header regex (HD
 formats.json) and mine it: zenctl with `Miner.add` (template id, template, parameters), Drain3 with
 `TemplateMiner.add_log_message` and TemplateMinerConfig() defaults (its fastest configuration here, as
 baselines.json reports: about 175-180k lines/s on the machine that measured it). The runs alternate, ROUNDS
-times each (default 3); the best rate of each is reported (the machine is shared, the best run is the one least
-disturbed), with every rate printed.
+times each (default 3); every rate is printed, and the verdict is the median over the rounds of zenctl's rate
+over Drain3's (the machine is shared: the two runs of one round see about the same load).
 
 Run: uv run python bench/miner_throughput.py [BENCH] [ROUNDS]   (BENCH defaults to ../shared/bench)
 """
@@ -21,6 +21,7 @@ Run: uv run python bench/miner_throughput.py [BENCH] [ROUNDS]   (BENCH defaults 
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -48,18 +49,25 @@ def main(argv: list[str]) -> int:
             results["drain3"].append(run_tool("drain3-default", big, header, keep=False, mining=True))
     print(f"HDFS x{LINES // len(source)} = {LINES:,} lines, each tool in its own process, {rounds} rounds alternating")
     print("end to end: read, header cut and mined, streaming; mining: a fresh miner over the contents cut beforehand")
-    best: dict[str, dict[str, float]] = {}
+    rates: dict[str, dict[str, list[float]]] = {}
     for tool, runs in results.items():
         e2e = [r["lines"] / r["elapsed"] for r in runs]
         mining = [r["lines"] / r["mining"] for r in runs]
-        best[tool] = {"e2e": max(e2e), "mining": max(mining)}
-        print(f"{tool:<7} end to end {max(e2e):>9,.0f} lines/s (runs {', '.join(f'{x:,.0f}' for x in e2e)}); "
-              f"mining {max(mining):>9,.0f} lines/s (runs {', '.join(f'{x:,.0f}' for x in mining)}); "
+        rates[tool] = {"e2e": e2e, "mining": mining}
+        print(f"{tool:<7} end to end best {max(e2e):>9,.0f} lines/s (runs {', '.join(f'{x:,.0f}' for x in e2e)}); "
+              f"mining best {max(mining):>9,.0f} lines/s (runs {', '.join(f'{x:,.0f}' for x in mining)}); "
               f"templates {runs[0]['clusters']}; peak RSS {max(r['peak_rss'] for r in runs) / 1048576:.1f} MiB")
-    e2e = best["zenctl"]["e2e"] / best["drain3"]["e2e"]
-    mining = best["zenctl"]["mining"] / best["drain3"]["mining"]
-    print(f"zenctl / Drain3: end to end {e2e:.2f}x, mining {mining:.2f}x (target >= 2x)")
-    return 0 if mining >= 2 else 1
+    # the machine is shared: a round's two runs are close in time, so the ratio of each round is the fairer
+    # figure; its median is the verdict
+    ratios = {}
+    for kind in ("e2e", "mining"):
+        per_round = sorted(z / d for z, d in zip(rates["zenctl"][kind], rates["drain3"][kind], strict=True))
+        ratios[kind] = statistics.median(per_round)
+        print(f"zenctl / Drain3 {kind:<6} per round {', '.join(f'{x:.2f}x' for x in per_round)}; "
+              f"median {ratios[kind]:.2f}x")
+    ok = ratios["e2e"] >= 2 and ratios["mining"] >= 2
+    print(f"target (>= 2x Drain3's lines/s): {'met' if ok else 'NOT met'}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from operator import itemgetter
 from collections.abc import Iterable
 
 from zenctl.agents.log_analyzer import masking
@@ -108,12 +109,12 @@ class Miner:
         shape = message.encode("utf-8", "surrogatepass").translate(_DIGITS)
         hit = self._shapes.get(shape)
         if hit is not None:
-            cluster, spans, text = hit
+            cluster, params, text = hit
             if cluster.text is text and cluster.into is None:
                 cluster.count += 1
                 if time is not None or level is not None:
                     self._seen(cluster, message, time, level)
-                return cluster.id, text, [message[a:b] for a, b in spans]
+                return cluster.id, text, params(message)
         # 1. a known template, found by the message's first word and matched by one regex: no masking at all
         space = message.find(" ")
         entry = self._fast.get(message[:space] if space > 0 else message)
@@ -130,7 +131,7 @@ class Miner:
         self._seen(cluster, message, time, level)
         if len(self._shapes) >= MAX_CACHE:
             self._shapes.clear()
-        self._shapes[shape] = (cluster, match.regs[1:], cluster.text)
+        self._shapes[shape] = (cluster, _slicer(match.regs[1:]), cluster.text)
         return cluster.id, cluster.text, list(match.groups())
 
     def _add(self, message: str, space: int, shape: bytes, time: float | None,
@@ -530,3 +531,14 @@ def _param_regex(tokens: list[str]) -> re.Pattern | None:
         return re.compile(r"\s*" + r"\s+".join(out) + r"\s*", re.S)
     except (re.error, RecursionError, OverflowError):
         return None
+
+
+def _slicer(spans: tuple):
+    """A function from a message to the list of its text at `spans` (C-level slicing for the shape cache)."""
+    if not spans:
+        return lambda message: []
+    if len(spans) == 1:
+        (a, b), = spans
+        return lambda message: [message[a:b]]
+    getter = itemgetter(*(slice(a, b) for a, b in spans))
+    return lambda message: list(getter(message))
