@@ -65,7 +65,7 @@ def settle(follower: Follower, rounds: int = 3) -> None:
         follower.run()
 
 
-@pytest.mark.parametrize("mode", ["rename", "copytruncate"])
+@pytest.mark.parametrize("mode", ["rename", "copytruncate", "dateext"])
 def test_debian_logrotate_with_a_writer_loses_no_line_and_reads_none_twice(tmp_path, mode):
     assert os.path.exists(LOGROTATE), "Debian's logrotate is needed (apt-get install logrotate)"
     logs = tmp_path / "logs"
@@ -73,8 +73,9 @@ def test_debian_logrotate_with_a_writer_loses_no_line_and_reads_none_twice(tmp_p
     log = logs / "app.log"
     writer = Writer(log, 3000)
     follower = Follower(str(log))
-    if mode == "rename":
-        body = (f"{log} {{\n  rotate 50\n  create\n  compress\n  delaycompress\n  missingok\n"
+    if mode in ("rename", "dateext"):
+        dated = "  dateext\n  dateformat -%Y%m%d-%s\n" if mode == "dateext" else ""
+        body = (f"{log} {{\n  rotate 50\n  create\n  compress\n  delaycompress\n  missingok\n{dated}"
                 f"  postrotate\n    kill -HUP $(cat {writer.pidfile})\n  endscript\n}}\n")
     else:
         body = f"{log} {{\n  rotate 50\n  copytruncate\n  compress\n  missingok\n}}\n"
@@ -82,10 +83,11 @@ def test_debian_logrotate_with_a_writer_loses_no_line_and_reads_none_twice(tmp_p
     try:
         time.sleep(0.2)
         follower.run()
-        for round_ in range(8):
-            time.sleep(rng.uniform(0.05, 0.25))
+        for round_ in range(4 if mode == "dateext" else 8):
+            time.sleep(rng.uniform(0.05, 0.25) + (1.0 if mode == "dateext" else 0))  # one dated name a second
             logrotate(tmp_path, body)
             if round_ % 3 == 2:
+                time.sleep(1.0 if mode == "dateext" else 0)
                 logrotate(tmp_path, body)  # twice between two reads
             if round_ % 2:
                 follower.run()
@@ -106,6 +108,8 @@ def test_debian_logrotate_with_a_writer_loses_no_line_and_reads_none_twice(tmp_p
     else:
         follower.check(written)
     assert any(p.suffix == ".gz" for p in logs.iterdir())
+    if mode == "dateext":
+        assert len(list(logs.glob("app.log-*"))) >= 4, sorted(p.name for p in logs.iterdir())
 
 
 @pytest.mark.parametrize("mode", ["rename", "copytruncate", "dateext"])
