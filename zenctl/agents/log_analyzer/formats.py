@@ -106,8 +106,17 @@ class _Clock:
 
     def bsd(self, text: str) -> float | None:
         """"Mmm dd hh:mm:ss" (RFC 3164, no year: the given one, else the current one, or last year's when that
-        lands more than a day in the future)."""
+        lands more than a day in the future). Cached by the minute: random seconds hit the cache too."""
+        if len(text) >= 15 and text[12] == ":":
+            base = self._cached(text[:12], self._bsd_minute)
+            try:
+                return None if base is None else base + float(text[13:])
+            except ValueError:
+                return None
         return self._cached(text, self._bsd)
+
+    def _bsd_minute(self, text: str) -> float | None:
+        return self._bsd(text + ":00")
 
     def _bsd(self, text: str) -> float | None:
         try:
