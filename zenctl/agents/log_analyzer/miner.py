@@ -1,25 +1,30 @@
 """Online log template mining, persisted across runs.
 
-How a message becomes a template:
-1. Masking (masking.py): spans that are variables by their characters (numbers, ids, addresses, anything with
-   a digit) become `<*>`; one regex pass.
-2. Fast path: the masked text was seen before -> its cluster, from a bounded cache (most lines of a log).
-3. Otherwise the masked text is split on whitespace and compared with the clusters of the same token count and
-   the same first token (a prefix tree of depth 2, as Drain's). The most similar template takes it when the two
-   differ at few enough positions; those positions become `<*>` in the template. A cluster whose template now
-   covers another cluster of its bucket absorbs it (its id stays resolvable through `resolve`).
+How a message becomes a template (the cheapest way that applies):
+0. Shape cache: a message whose text but for its digits (bytes.translate, memcpy speed) was matched by the
+   regex fast path before takes that template, its parameters sliced at the same places. Masking and matching
+   see a digit only as a digit, so the shape decides both.
+1. Regex fast path: the templates of the message's first word (or, for a first word that is a value, those
+   that start with `<*>`), most frequent first, each compiled once into a regex; the first that matches whole.
+2. Masking (masking.py): spans that are values by their characters become `<*>`; a masked text seen before
+   gives its cluster.
+3. Placement: the masked tokens are compared with the clusters of the same token count and first token (a
+   prefix tree of depth 2, as Drain's), and with those of the same count and second token. An exact match (a
+   template's `<*>` matches any token) takes it. Otherwise the message starts its own cluster, and when VARIANTS
+   clusters differ from one template at the same few positions (free words, at most SIMILARITY_SLACK of the
+   tokens), those positions become `<*>` and the clusters merge into it (their ids resolve to it: `resolve`).
 
 Template ids are assigned when a cluster is made (a hash of its first template) and kept in the state, so they
-are stable across runs even as the template generalizes. The state is bounded (MAX_TEMPLATES clusters, the
-least recently seen dropped first).
+are stable across runs even as the template generalizes. Bounded: MAX_TEMPLATES in the state (the least recently
+seen dropped first), MAX_LIVE while mining (the least frequent quarter dropped), caches of MAX_CACHE entries.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from operator import itemgetter
 from collections.abc import Iterable
+from operator import itemgetter
 
 from zenctl.agents.log_analyzer import masking
 
@@ -27,23 +32,22 @@ W = masking.WILDCARD
 MAX_TEMPLATES = 5000  # kept in the state
 MAX_LIVE = 20000  # held while mining: beyond, the least frequent quarter is dropped
 MAX_BUCKET = 200  # clusters per (length, first token): beyond it a message joins the nearest one
-MAX_CACHE = 50000  # masked texts remembered for the fast path
+MAX_CACHE = 50000  # entries of each cache (masked texts, shapes, compiled templates, pending merges)
 MAX_TOKENS = 200  # a longer message is mined on its first MAX_TOKENS tokens
 MAX_MESSAGE = 8192  # characters mined of one message
 EXAMPLE_CHARS = 512
 MAX_PARAMS_MESSAGE = 4096  # longer messages keep the parameters found when they were mined
 SETTLE = 16  # messages of a first word that go through masking after its templates changed, before its
-# fast-path regex is compiled again (compiling on every change cost more than it saved while a log is new)
-MAX_FAST = 64  # templates in one first word's fast-path regex (the most frequent)
+# fast-path list is built again (rebuilding on every change cost more than it saved while a log is new)
+MAX_FAST = 64  # templates tried on the fast path for one first word (the most frequent)
 _NO_FAST = object()
 _DIGITS = bytes.maketrans(b"123456789", b"000000000")
 _LEVEL_RANK = {None: -1, "debug": 0, "info": 1, "notice": 2, "warning": 3, "error": 4, "critical": 5}
 
 
 SIMILARITY_SLACK = 0.3  # the share of a template's positions that may differ and still be variables
-FREE_ALL = True
-FIRST_VARIANTS = True
 VARIANTS = 4  # distinct words seen at the same positions of one template before they count as variables
+# (2 or 3 alternatives at one place are different messages: "stored as bytes|values", "LOOKING|LEADING")
 
 
 class Cluster:
@@ -250,7 +254,7 @@ class Miner:
             return
         best, best_pos = None, None
         candidates = self._buckets.get(new.bucket, ())
-        if FIRST_VARIANTS and tokens[0] != W:  # the same message but for its first word (a program, a user)?
+        if tokens[0] != W:  # the same message but for its first word (a program, a user)?
             candidates = [*candidates, *self._by_second.get((n, tokens[1]), ())[-MAX_BUCKET:]]
         for cluster in candidates:
             if cluster is new:
@@ -472,18 +476,13 @@ def _tokens(masked: str) -> list[str]:
     return tokens
 
 
-def _free(token: str) -> bool:
-    """A word that may turn out to be a variable: no masked part, not a key=value (whose value is the thing)."""
-    return FREE_ALL or (W not in token and "=" not in token)
-
-
 def _free_diff(template: list[str], tokens: list[str], slack: int) -> tuple[int, ...] | None:
-    """The positions where two token lists differ, when they are few (<= slack), not the first (the bucket's
-    key), and free words on both sides; else None."""
+    """The positions where `tokens` differs from `template` (whose `<*>` matches anything), when there are
+    some and at most `slack` of them; else None."""
     pos = []
     for i, (t, s) in enumerate(zip(template, tokens)):
         if t != s and t != W:
-            if not (_free(t) and _free(s)) or len(pos) >= slack:
+            if len(pos) >= slack:
                 return None
             pos.append(i)
     return tuple(pos) or None
