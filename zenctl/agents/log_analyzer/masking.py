@@ -1,9 +1,12 @@
-"""Variables found by their characters, before any clustering: one regex pass (C speed) per message.
+"""Values found by their characters, before any clustering: one regex pass (C speed) per new message.
 
-A span is a variable when it is an address (IPv4 with its port, IPv6, MAC), a UUID, a 0x hex number, or any run
-of word characters (and . - +) that holds a digit: numbers, ids, block names, versions, times, sizes, hex hashes.
-The same rule for every log: no per-system list to tune. `split(message)` returns the constant pieces and the
-values between them, so the masked text is `"<*>".join(pieces)` and the values are the template's parameters.
+A span is a value when it is any run of word characters (and . + -) that holds a digit (numbers, ids, block
+names, versions, times, hex hashes, IPv4 with its port as two values; a size unit after a number and a sign
+before it belong to it), an IPv6 address, a date written with names, a URL, a file path of two components or
+more, a dotted name of three parts or more (hosts, Java classes), a host name under a common top-level domain, a
+boolean, a hex string of 8 letters a-f or more, or an empty "()". The same rules for every log: no per-system
+list to tune. `split(message)` returns the constant pieces and the values between them, so the masked text is
+`"<*>".join(pieces[0::2])` and the values are `pieces[1::2]`.
 """
 
 from __future__ import annotations
