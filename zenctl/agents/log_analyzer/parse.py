@@ -7,8 +7,9 @@ and when known `time` (UTC ISO 8601), `level`, `host`, `program`; `unparsed: tru
 a jail counts (logs-security's classifier, when that module is installed).
 
 The miner learns as it reads: a template can generalize after its first lines were seen (a position becomes
-`<*>` once enough distinct words were seen there). Records are therefore written a WINDOW of records late,
-with the id and template they have then; ids that merged before the window passed are already the final ones.
+`<*>` once enough distinct words were seen there). Records are therefore held back (WINDOW records, at most
+WINDOW_BYTES of messages: a whole file of moderate size) and written with the id and template they have then;
+a merge later than that is not reflected in the lines already written.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from zenctl.agents.log_analyzer.formats import MAX_LINE, FormatError, parse_line
 from zenctl.agents.log_analyzer.miner import Miner
 from zenctl.core import untrusted
 
-WINDOW = 1000  # records held back so ids merged meanwhile come out final
+WINDOW = 100_000  # records held back so ids merged meanwhile come out final...
+WINDOW_BYTES = 32 * 1024 * 1024  # ...as long as their messages take no more than this
 PROGRESS_BYTES = 64 * 1024 * 1024  # a file this large shows progress on a terminal's stderr
 EXIT_OK, EXIT_UNKNOWN = 0, 3
 
@@ -130,6 +132,7 @@ def _write(records, out: TextIO, err: TextIO, counts: dict, progress_total: int)
     miner = Miner()
     classifier = _security()
     pending: deque = deque()
+    held = 0
     next_progress = time.monotonic() + 1.0
     write = out.write
     for record in records:
@@ -154,8 +157,11 @@ def _write(records, out: TextIO, err: TextIO, counts: dict, progress_total: int)
             if hit is not None:
                 row["security"] = {"jail": hit.jail, "ip": hit.ip}
         pending.append((row, record.message))
-        if len(pending) > WINDOW:
-            write(_render(miner, *pending.popleft()))
+        held += len(record.message) + 200
+        while len(pending) > WINDOW or held > WINDOW_BYTES:
+            row_out, message = pending.popleft()
+            held -= len(message) + 200
+            write(_render(miner, row_out, message))
         if progress_total and time.monotonic() >= next_progress:
             next_progress = time.monotonic() + 1.0
             err.write(f"\rzenctl logs parse: {min(100, counts['bytes'] * 100 // progress_total)}% "
