@@ -94,6 +94,19 @@ def test_python_and_java_records_keep_their_tracebacks():
     assert (d.line, d.level, d.program, d.message) == (15, "warning", "root", "plain basicConfig")
 
 
+def test_log4j_and_hadoop_heads():
+    recs = parse(["17/06/09 20:10:40 INFO executor.CoarseGrainedExecutorBackend: Registered signal handlers",
+                  "081109 203615 148 WARN dfs.DataNode$PacketResponder: PacketResponder 1 terminating",
+                  "2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774] - "
+                  "Notification time out: 3200"], "python", timezone="UTC")
+    a, b, c = recs
+    assert (a.program, a.level, a.message, a.time) == ("executor.CoarseGrainedExecutorBackend", "info",
+                                                       "Registered signal handlers", utc(2017, 6, 9, 20, 10, 40))
+    assert (b.program, b.level, b.message, b.time) == ("dfs.DataNode$PacketResponder", "warning",
+                                                       "PacketResponder 1 terminating", utc(2008, 11, 9, 20, 36, 15))
+    assert (c.program, c.level, c.message) == ("FastLeaderElection", "info", "Notification time out: 3200")
+
+
 def test_postgres_duration_and_continued_statements():
     recs = parse(["2024-01-01 12:00:00.123 UTC [1234] LOG:  duration: 1001.123 ms  statement: SELECT pg_sleep(1)",
                   "\tFROM t",

@@ -141,6 +141,10 @@ class _Clock:
 
     def _iso(self, text: str) -> float | None:
         text = text.strip()
+        if text[2:3] == "/" and text[5:6] == "/":  # log4j's yy/MM/dd
+            text = "20" + text
+        elif text[6:7] == " " and text[:6].isdigit():  # Hadoop's yyMMdd HHmmss
+            text = f"20{text[:2]}-{text[2:4]}-{text[4:6]} {text[7:9]}:{text[9:11]}:{text[11:13]}"
         zone = None
         if text.endswith(("UTC", "GMT")):
             text, zone = text[:-3].rstrip(), _tz.utc
@@ -263,9 +267,10 @@ _APACHE_ERROR = re.compile(
     r"(?:\[client (?P<client>[^\]]+)\] )?(?P<msg>.*)\Z", re.S)
 
 # Python logging and Java (log4j/logback): a leading time, then somewhere in the next few words a level.
+# ISO-like "2024-01-01 12:00:00,123", log4j's "17/06/09 20:10:40" (yy/MM/dd) and Hadoop's "081109 203615".
 _TS_HEAD = re.compile(
-    r"\[?(?P<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\]?"
-    r"(?: (?:-|\|) | |\t)(?P<rest>.*)\Z", re.S)
+    r"\[?(?P<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?|\d\d/\d\d/\d\d \d\d:\d\d:\d\d"
+    r"(?:[.,]\d+)?|\d{6} \d{6})\]?(?: (?:-|\|) | |\t)(?P<rest>.*)\Z", re.S)
 _LEVEL_HEAD = re.compile(
     r"(?:(?P<pre>(?:\[[^\]]{0,80}\]|[\w.$-]{1,80}:?)[ \t]+(?:-[ \t]+)?){0,2}?)\[?(?P<level>TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|"
     r"ERROR|SEVERE|CRITICAL|FATAL)\]?:?(?:[ \t]+|\Z)(?P<msg>.*)\Z", re.S | re.I)
@@ -274,6 +279,8 @@ _PY_BASIC = re.compile(r"(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL):(?P<logger
 # After the level: "[thread] logger - message", "logger: message", "logger - message".
 _LOGGER_PREFIX = re.compile(r"(?:\[[^\]]{0,80}\] )?(?P<logger>[\w.$]{1,120}(?:\[[^\]]{0,40}\])?)(?: -|:) (?P<msg>.*)\Z",
                             re.S)
+# log4j's "[thread:Class@line] - message" (the thread name may hold brackets: "QuorumPeer[myid=1]/0:0:0:0")
+_LOG4J_PREFIX = re.compile(r"\[(?P<where>[^\n]{1,240}?)\] - (?P<msg>.*)\Z", re.S)
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\):|\s+File \"|\s+at [\w$.<>/]+\(|Caused by: |\s+\.\.\. \d+ "
                         r"more|[\w.$]+(?:Exception|Error)\b")
 _PY_FRAME = re.compile(r'\s*File "(?P<file>[^"]*)", line (?P<lineno>\d+), in (?P<func>\S+)')
@@ -512,10 +519,16 @@ class _Python(_Parser):
             name = pre[-1]
             if name and not name.isdigit():
                 program = name
-        else:
+        if program is None:  # "LEVEL logger: msg", "LEVEL [thread] logger - msg", "LEVEL [thread:Class@1] - msg"
             pm = _LOGGER_PREFIX.match(msg)
             if pm is not None:
                 program, msg = pm.group("logger"), pm.group("msg")
+            elif msg[:1] == "[":
+                pm = _LOG4J_PREFIX.match(msg)
+                if pm is not None:
+                    where = pm.group("where")
+                    program = where.rpartition(":")[2].partition("@")[0] or None
+                    msg = pm.group("msg")
         return Record(number, msg, text, when, level, None, program, fields)
 
     def continues(self, text: str) -> bool:
