@@ -219,6 +219,28 @@ _CURSOR_KEYS = {"dev": int, "ino": int, "offset": int, "line": int, "fp": str, "
                 "tail_len": int}
 
 
+def _resolve(path: str) -> str:
+    """A live log that is a symlink where only root could have placed it (`/var/log/app.log ->
+    /srv/app/log/app.log`), followed to its target (whose directory holds its generations); anything else as it
+    is (a symlink others could have placed is refused when opened)."""
+    for _ in range(8):
+        directory, base = os.path.split(path)
+        try:
+            dfd = _open_dir(directory)
+        except OSError:
+            return path
+        try:
+            st = os.stat(base, dir_fd=dfd, follow_symlinks=False)
+            if not stat.S_ISLNK(st.st_mode) or _others_can_write(dfd):
+                return path
+            path = os.path.normpath(os.path.join(directory, os.readlink(base, dir_fd=dfd)))
+        except OSError:
+            return path
+        finally:
+            os.close(dfd)
+    return path
+
+
 def final_file(opened: "_File", cursor: dict) -> bool:
     """Never written again: a gzip generation or a copytruncate copy."""
     return opened.gz or cursor.get("copy", False)
@@ -314,7 +336,7 @@ class Reader:
                     self._starts = deque(maxlen=MAX_REWIND)
                     lines = current = self._lines(opened, cursor, then_fresh)
                     yield Chunk(opened.path, lines,
-                                opened.name == os.path.basename(path) and not final_file(opened, cursor),
+                                opened.name == entry["base"] and not final_file(opened, cursor),
                                 opened.st.st_mtime, lambda line, o=opened, c=cursor: self._rewind(o, c, line))
                 self._finish(path, reads, entry)
             finally:
@@ -338,7 +360,7 @@ class Reader:
     def _plan(self, path: str):
         """([(file, cursor, bytes to read)], entry) for one live path; None when nothing is there. Opens the live
         file and at most MAX_GENERATIONS of its generations (the newest, and those of known cursors)."""
-        directory, base = os.path.split(path)
+        directory, base = os.path.split(_resolve(path))
         entry = self.paths.get(path)
         try:
             dfd = _open_dir(directory)
@@ -356,11 +378,7 @@ class Reader:
                 except FileNotFoundError:
                     continue
                 except OSError as exc:
-                    if name == base and exc.errno == errno.ELOOP and not shared:
-                        # a symlinked live log in a directory only root can change: follow it, as root placed it
-                        target = os.path.normpath(os.path.join(directory, os.readlink(name, dir_fd=dfd)))
-                        files[name] = self._open_target(target, path)
-                    elif name == base or exc.errno not in (errno.ELOOP, errno.EINVAL):
+                    if name == base or exc.errno not in (errno.ELOOP, errno.EINVAL):
                         self.stats.refused.append((os.path.join(directory, name), _why(exc)))
             if entry is None and base not in files:
                 for opened in files.values():
@@ -368,6 +386,7 @@ class Reader:
                 return None
             entry = entry or {"cursors": [], "since": None, "done": []}
             reads = self._match(path, base, files, entry)
+            entry["base"] = base  # the live file's name (the target's, for a symlinked log)
         except BaseException:
             for opened in files.values():
                 opened.close()
@@ -407,15 +426,6 @@ class Reader:
         stamped.sort(reverse=True)
         keep = [name for wanted, _, name in stamped if wanted]
         return keep + [name for wanted, _, name in stamped if not wanted][:MAX_GENERATIONS]
-
-    def _open_target(self, target: str, path: str) -> _File:
-        dfd = _open_dir(os.path.dirname(target))
-        try:
-            opened = _open_in(dfd, os.path.basename(target), path, _others_can_write(dfd))
-        finally:
-            os.close(dfd)
-        opened.name = os.path.basename(path)
-        return opened
 
     def _match(self, path: str, base: str, files: dict[str, _File], entry: dict) -> list:
         claimed: dict[str, dict] = {}  # file name -> cursor that reads it
@@ -646,7 +656,7 @@ class Reader:
     def _finish(self, path: str, reads: list, entry: dict) -> None:
         """Retire the cursors of generations read to their end (compressed ones at once, plain ones once left
         alone), keep the rest; bound the lists."""
-        base = os.path.basename(path)
+        base = entry.pop("base", os.path.basename(path))
         keep, done = [], [tuple(d) for d in entry.get("done", [])]
         for opened, cursor, _ in reads:
             at_end = cursor.pop("eof", False) and (opened.gz or cursor["offset"] >= opened.st.st_size)
