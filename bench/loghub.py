@@ -101,7 +101,7 @@ def make():
 keep = args.get("keep", True)
 groups = []
 miner, group = make()
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 n = 0
 with open(args["file"], encoding="utf-8", errors="replace") as fh:
     for line in fh:
@@ -111,14 +111,14 @@ with open(args["file"], encoding="utf-8", errors="replace") as fh:
         n += 1
         if keep:
             groups.append(g)
-elapsed = time.perf_counter() - start
+elapsed, elapsed_cpu = time.perf_counter() - start, time.process_time() - cpu
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 if args["tool"] == "zenctl":
     groups = [miner.resolve(g) for g in groups]
     clusters = len(miner.templates())
 else:
     clusters = len(miner.drain.clusters)
-mining = None
+mining = mining_cpu = None
 if args.get("mining"):  # the miner alone: the contents cut beforehand, a fresh miner timed over them
     with open(args["file"], encoding="utf-8", errors="replace") as fh:
         contents = []
@@ -126,11 +126,11 @@ if args.get("mining"):  # the miner alone: the contents cut beforehand, a fresh 
             m = header.match(line.strip())
             contents.append(m.group("Content") if m else line.strip())
     miner, group = make()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for content in contents:
         group(content)
-    mining = time.perf_counter() - start
-print(json.dumps({"elapsed": elapsed, "mining": mining, "lines": n, "clusters": clusters, "groups": groups,
+    mining, mining_cpu = time.perf_counter() - start, time.process_time() - cpu
+print(json.dumps({"elapsed": elapsed, "elapsed_cpu": elapsed_cpu, "mining": mining, "mining_cpu": mining_cpu, "lines": n, "clusters": clusters, "groups": groups,
                   "peak_rss": peak}))
 """
 
