@@ -350,3 +350,26 @@ def test_a_directory_full_of_planted_generations_costs_a_bounded_number_of_files
         for _ in chunk.lines:
             pass
     assert len(seen) == MAX_GENERATIONS + 1 and max(seen) <= MAX_GENERATIONS + 4
+
+
+def test_copytruncate_twice_between_runs_joins_the_lines_the_cuts_split(tmp_path):
+    log = tmp_path / "app.log"
+
+    def copytruncate(then: bytes) -> None:  # logrotate's copytruncate without compression, cut mid-line
+        if (tmp_path / "app.log.1").exists():
+            os.rename(tmp_path / "app.log.1", tmp_path / "app.log.2")
+        shutil.copyfile(log, tmp_path / "app.log.1")
+        with open(log, "r+b") as handle:
+            handle.truncate(0)
+            handle.write(then)
+
+    log.write_bytes(b"00000000 a\n00000001 b\n00000002 c\n")
+    follower = Follower(str(log))
+    follower.run()
+    with open(log, "ab") as handle:
+        handle.write(b"00000003 li")
+    copytruncate(b"ne\n00000004 x\n00000005 pa")
+    time.sleep(0.01)
+    copytruncate(b"rt\n00000006 y\n")
+    follower.run()
+    follower.check(7)

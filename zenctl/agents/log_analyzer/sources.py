@@ -432,6 +432,11 @@ class Reader:
         seen_fps = set()
         cursors = []
         done = dict.fromkeys(tuple(d) for d in entry.get("done", []))
+        live = files.get(base)
+        # the live file kept a followed inode: rotation is by copytruncate, so generations found new are copies
+        # (never written again; a line the cut split continues in the next file)
+        copies = live is not None and any((c["dev"], c["ino"]) == (live.st.st_dev, live.st.st_ino)
+                                          for c in entry["cursors"])
         for cursor in entry["cursors"]:
             seen_fps.add((cursor["fp"], cursor["fp_len"]))
             found = self._find(cursor, base, files, claimed, done)
@@ -457,6 +462,8 @@ class Reader:
                     continue  # the same content as a file already followed or read to its end
             cursor = {"dev": opened.st.st_dev, "ino": opened.st.st_ino, "offset": 0, "line": 0, "fp": _hash(b""),
                       "fp_len": 0, "tail": _hash(b""), "tail_len": 0}
+            if name != base and copies:
+                cursor["copy"] = True
             claimed[name] = cursor
             cursors.append(cursor)
         stamps = [opened.st.st_mtime_ns for opened in files.values()]
