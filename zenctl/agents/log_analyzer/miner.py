@@ -166,6 +166,11 @@ class Miner:
                 self._cache.clear()
             self._cache[masked] = cluster
         cluster.count += 1
+        if cluster.count == 2:  # seen again: worth a place on the fast path (built without it while it was new)
+            first = cluster.tokens[0] if cluster.tokens else ""
+            key = W if W in first else first
+            if self._fast.get(key).__class__ is not int:
+                self._fast[key] = SETTLE
         self._seen(cluster, message, time, level)
         if cluster.text == masked:
             return cluster.id, cluster.text, parts[1::2]
@@ -186,7 +191,9 @@ class Miner:
     def _compile(self, first: str):
         """The templates whose first word is `first`, most frequent first, each with its own regex (compiled once
         per template text and kept: a first word's list changes often while a log is new), or _NO_FAST."""
-        clusters = [c for c in self._by_first.get(first, ()) if c.into is None and len(c.tokens) < MAX_TOKENS]
+        # a template seen once is left to masking (compiling is what a new log's lines cost most)
+        clusters = [c for c in self._by_first.get(first, ())
+                    if c.into is None and c.count > 1 and len(c.tokens) < MAX_TOKENS]
         clusters.sort(key=lambda c: -c.count)
         entry = []
         compiled = self._template_rx
