@@ -50,6 +50,7 @@ def test_masking_finds_values_by_their_characters():
     assert "ok" not in values and "Receiving" not in values
     assert masking.split("estimated size 12.3 KB, free 5 B")[1::2] == ["12.3 KB", "5 B"]
     assert masking.split("illegal instruction......0 at x")[1::2] == ["0"]
+    assert masking.split(r"Loaded C:\Windows\System32\cbscore.dll ok")[1::2] == [r"C:\Windows\System32\cbscore.dll"]
     assert masking.split("plain words only") == ["plain words only"]
 
 

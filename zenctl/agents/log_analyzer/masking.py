@@ -3,7 +3,7 @@
 A span is a value when it is any run of word characters (and . + -) that holds a digit (numbers, ids, block
 names, versions, times, hex hashes, IPv4 with its port as two values; a size unit after a number and a sign
 before it belong to it), an IPv6 address, a date written with names, a URL, a file path of two components or
-more, a dotted name of three parts or more (hosts, Java classes), a host name under a common top-level domain, a
+more (or a Windows path), a dotted name of three parts or more (hosts, Java classes), a host name under a common top-level domain, a
 boolean, a hex string of 8 letters a-f or more, or an empty "()". The same rules for every log: no per-system
 list to tune. `split(message)` returns the constant pieces and the values between them, so the masked text is
 `"<*>".join(pieces[0::2])` and the values are `pieces[1::2]`.
@@ -24,8 +24,9 @@ _WORDS = (
     # a date written with names: "Sun Jul 10 03:55:15 2005", "Jul 10", "10 Jul 2005" (names alone stay words)
     rf"(?:{_DAY},?\s+)?{_MONTH}\s+\d{{1,2}}(?:,?\s+\d\d:\d\d:\d\d(?:\.\d+)?)?(?:,?\s+\d{{4}})?\b",
     rf"\d{{1,2}}\s+{_MONTH}\s+\d{{4}}\b",
-    # URLs
+    # URLs, and Windows paths ("C:\Windows\System32\drivers\x.sys")
     r"[a-z][a-z0-9+.\-]*://[^\s\"'<>]+",
+    r"[A-Za-z]:\\[^\s\"'<>|]*",
     # dotted names of three parts or more (host names, Java classes and packages: which one is the value), and
     # host names of two parts under a common top-level domain (file names "job.jar" stay words)
     r"(?:[\w\-$]++\.){2,}[\w\-$]++",
