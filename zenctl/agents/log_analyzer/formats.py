@@ -9,7 +9,6 @@ MAX_RECORD_CHARS characters, the rest counted in fields["dropped_lines"].
 
 from __future__ import annotations
 
-import calendar
 import json
 import re
 import time as _time
@@ -55,8 +54,6 @@ _LEVELS = {
     "crit": "critical", "critical": "critical", "fatal": "critical", "alert": "critical", "emerg": "critical",
     "emergency": "critical", "panic": "critical", "f": "critical", "a": "critical",
 }
-# Levels whose one-letter forms are only trusted where the format puts a level (android-style "D", "E").
-_WORD_LEVELS = {k: v for k, v in _LEVELS.items() if len(k) > 1}
 _SYSLOG_SEVERITY = ("critical", "critical", "critical", "error", "warning", "notice", "info", "debug")
 
 
@@ -281,8 +278,6 @@ _LOGGER_PREFIX = re.compile(r"(?:\[[^\]]{0,80}\] )?(?P<logger>[\w.$]{1,120}(?:\[
                             re.S)
 # log4j's "[thread:Class@line] - message" (the thread name may hold brackets: "QuorumPeer[myid=1]/0:0:0:0")
 _LOG4J_PREFIX = re.compile(r"\[(?P<where>[^\n]{1,240}?)\] - (?P<msg>.*)\Z", re.S)
-_TRACEBACK = re.compile(r"Traceback \(most recent call last\):|\s+File \"|\s+at [\w$.<>/]+\(|Caused by: |\s+\.\.\. \d+ "
-                        r"more|[\w.$]+(?:Exception|Error)\b")
 _PY_FRAME = re.compile(r'\s*File "(?P<file>[^"]*)", line (?P<lineno>\d+), in (?P<func>\S+)')
 _JAVA_FRAME = re.compile(r"\s+at (?P<frame>[\w$.<>/]+)\((?P<where>[^)]*)\)")
 _EXCEPTION = re.compile(r"(?:Caused by: )?(?P<type>[A-Za-z_][\w.$]*(?:Error|Exception|Exit|Interrupt|Warning|"
@@ -581,8 +576,7 @@ class _Postgres(_Parser):
             return None
         g = m.group
         raw_level = g("level")
-        level = _PG_LEVEL.get(raw_level, normalize_level(raw_level)) if raw_level in _PG_LEVEL else normalize_level(
-            raw_level)
+        level = _PG_LEVEL[raw_level] if raw_level in _PG_LEVEL else normalize_level(raw_level)
         fields: dict = {"pg_level": raw_level}
         prefix = g("prefix")
         if prefix:
@@ -772,11 +766,3 @@ def _close(parser: _Parser, record: Record, extra: list[str], dropped: int) -> R
         record.fields["dropped_lines"] = dropped
     return record
 
-
-def epoch_utc(text: str) -> float | None:
-    """An ISO 8601 time with its zone as epoch seconds (naive means UTC); a helper for tests and callers."""
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt.timestamp() if dt.tzinfo else calendar.timegm(dt.timetuple()) + dt.microsecond / 1e6
