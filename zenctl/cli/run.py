@@ -44,8 +44,11 @@ def command():
 
     from zenctl.clikit import ConfigOpt, DbOpt, DryRunOpt, JsonOpt, QuietOpt
 
-    def run(agent: Annotated[str | None, typer.Argument(help="Agent to run: system_health (others arrive later).",
-                                                        show_default=False)] = None,
+    from zenctl.core import registry
+
+    agents = ", ".join(registry.available())
+
+    def run(agent: Annotated[str | None, typer.Argument(help=f"Agent to run: {agents}.", show_default=False)] = None,
             due: Annotated[bool, typer.Option("--due", help="Only agents whose interval or schedule is due "
                                                             "(all enabled agents when no AGENT is named).")] = False,
             config: ConfigOpt = None, db: DbOpt = None, json: JsonOpt = False, quiet: QuietOpt = False,
