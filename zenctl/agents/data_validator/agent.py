@@ -214,8 +214,8 @@ class Check:
             return
         if total:
             first = listed[0] if listed else {}
-            where = f"row {first.get('rowNumber')}" + (f" field {first.get('fieldNumber')}"
-                                                      if first.get("fieldNumber") else "")
+            where = (f"row {first['rowNumber']}" if first.get("rowNumber") else "header") + (
+                f" field {first['fieldNumber']}" if first.get("fieldNumber") else "")
             shown_count = f" (listing the first {len(listed)})" if truncated else ""
             message = (f"{self._where()}: {total} error(s) in {rows} row(s): {by_code}{shown_count}; first: {where} "
                        f"{first.get('type', '')}: {line(str(first.get('note') or first.get('message', '')))[:200]}"

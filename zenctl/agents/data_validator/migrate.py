@@ -268,20 +268,23 @@ def _cast_loss(conn, ds, column: str, new_type: str, old_type: str, sqlite: bool
     """How many values would not come back exactly after the type change (and back); None when some cannot be
     converted at all."""
     col = qi(column)
-    if sqlite:
-        new_aff = affinity(new_type)
-        if new_aff == "INTEGER":
-            bad = conn.execute(f"SELECT count(*) FROM {qi(ds.table)} WHERE {col} IS NOT NULL AND "
-                               f"CAST({col} AS INTEGER) IS NOT {col} AND CAST(CAST({col} AS INTEGER) AS TEXT) IS NOT "
-                               f"CAST({col} AS TEXT)").fetchone()[0]
-            return None if bad else 0
-        if new_aff == "REAL":
-            bad = conn.execute(f"SELECT count(*) FROM {qi(ds.table)} WHERE {col} IS NOT NULL AND "
-                               f"typeof({col}) = 'text' AND CAST({col} AS REAL) || '' != {col} AND "
-                               f"trim({col}) GLOB '*[^0-9.eE+-]*'").fetchone()[0]
-            return None if bad else 0
-        return conn.execute(f"SELECT count(*) FROM {qi(ds.table)} WHERE {col} IS NOT NULL AND typeof({col}) != "
-                            "'text'").fetchone()[0] and 0
+    if sqlite:  # SQLite's own conversion, in a temporary table: a column of the new type, then of the old again
+        conn.execute("DROP TABLE IF EXISTS temp.zenctl_cast")
+        conn.execute(f"CREATE TEMP TABLE zenctl_cast (orig, v {new_type}, back {old_type})")
+        try:
+            conn.execute(f"INSERT INTO temp.zenctl_cast (orig, v) SELECT {col}, {col} FROM {qi(ds.table)} "
+                         f"WHERE {col} IS NOT NULL")
+            conn.execute("UPDATE temp.zenctl_cast SET back = v")
+            if affinity(new_type) in ("INTEGER", "REAL"):
+                stuck = conn.execute("SELECT count(*) FROM temp.zenctl_cast WHERE typeof(v) IN ('text', 'blob') AND "
+                                     "typeof(orig) NOT IN ('text', 'blob') OR typeof(v) = 'text' AND "
+                                     "typeof(orig) = 'text'").fetchone()[0]
+                if stuck:
+                    return None
+            return conn.execute("SELECT count(*) FROM temp.zenctl_cast WHERE back IS NOT orig OR typeof(back) != "
+                                "typeof(orig)").fetchone()[0]
+        finally:
+            conn.execute("DROP TABLE temp.zenctl_cast")
     import psycopg
 
     try:

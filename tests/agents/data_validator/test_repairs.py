@@ -1,0 +1,214 @@
+"""Each repair through `zenctl data check`: previewed under --dry-run (counts and the first rows before and
+after, nothing changed), applied (the file rewritten atomically, owner and mode kept), and rolled back byte for
+byte. A file that changed after it was planned is never touched; a symlink or a hard link is never followed."""
+
+import os
+import sqlite3
+
+import pytest
+
+from tests.agents.data_validator.helpers import SCHEMA, actions, approve_pending, check, config, finding, rollback
+from zenctl.agents.data_validator import repairs
+
+pytestmark = pytest.mark.integration
+
+CASES = {
+    # repair: (file bytes, what the repair leaves, counts in the preview)
+    "normalize_encoding": (b"\xef\xbb\xbfid,name,day,amount\r\n1,Ann,2025-04-03,1\r\n2,Bob,2025-04-04,2\r\n",
+                           b"id,name,day,amount\n1,Ann,2025-04-03,1\n2,Bob,2025-04-04,2\n", "3 row(s)"),
+    "trim": (b"id,name,day,amount\n1,  Ann ,2025-04-03, 1\n2,Bob,2025-04-04,2\n",
+             b"id,name,day,amount\n1,Ann,2025-04-03,1\n2,Bob,2025-04-04,2\n", "2 cell(s) in 1 row(s)"),
+    "missing_values": (b"id,name,day,amount\n1,N/A,2025-04-03,-\n2,NA,null,2\n",
+                       b"id,name,day,amount\n1,,2025-04-03,\n2,NA,,2\n", "3 cell(s) in 2 row(s)"),
+    "dedupe": (b"id,name,day,amount\n1,Ann,2025-04-03,1\n2,Bob,2025-04-04,2\n1,Ann,2025-04-03,1\n",
+               b"id,name,day,amount\n1,Ann,2025-04-03,1\n2,Bob,2025-04-04,2\n", "1 row(s) removed"),
+    "dates": (b"id,name,day,amount\n1,Ann,13/04/2025,1\n2,Bob,03/04/2025,2\n3,Cy,2025/4/3,3\n4,Di,3 Apr 2025,4\n",
+              b"id,name,day,amount\n1,Ann,2025-04-13,1\n2,Bob,03/04/2025,2\n3,Cy,2025-04-03,3\n4,Di,2025-04-03,4\n",
+              "3 cell(s) in 3 row(s)"),
+    "numbers": (b'id,name,day,amount\n1,Ann,2025-04-03,"1,234.5"\n2,Bob,2025-04-04,"1,5"\n3,Cy,2025-04-05,1 000\n',
+                b'id,name,day,amount\n1,Ann,2025-04-03,1234.5\n2,Bob,2025-04-04,"1,5"\n3,Cy,2025-04-05,1000\n',
+                "2 cell(s) in 2 row(s)"),
+}
+
+
+def dataset(path, repair: str, **extra) -> dict:
+    return {"name": "orders", "path": str(path), "schema": SCHEMA, "repairs": [repair], **extra}
+
+
+@pytest.mark.parametrize("repair", list(CASES))
+def test_each_repair_is_previewed_applied_and_rolled_back_byte_for_byte(zenctl, tmp_path, repair):
+    original, repaired, counts = CASES[repair]
+    data = tmp_path / "data" / "orders.csv"
+    data.parent.mkdir()
+    data.write_bytes(original)
+    os.chmod(data, 0o640)
+    cfg = config(zenctl, [dataset(data, repair)])
+
+    _, preview = check(zenctl, cfg, "--dry-run")
+    (action,) = actions(preview, f"data.{repair}")
+    assert action["status"] == "previewed" and counts in action["preview"]
+    assert "row 2" in action["preview"] or "row 1" in action["preview"] or "row 4" in action["preview"]
+    assert data.read_bytes() == original
+
+    _, run = check(zenctl, cfg)
+    (action,) = actions(run, f"data.{repair}")
+    assert action["status"] == "applied", action
+    assert data.read_bytes() == repaired
+    assert oct(data.stat().st_mode & 0o777) == oct(0o640)
+    assert not [p for p in data.parent.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+    code, undone = rollback(zenctl, cfg, action["id"])
+    assert code == 0 and undone["actions"][0]["status"] == "applied", undone
+    assert data.read_bytes() == original
+
+
+def test_a_latin1_file_is_reencoded_as_utf8(zenctl, tmp_path):
+    data = tmp_path / "people.csv"
+    original = "id,name,day,amount\r\n1,Café,2025-04-03,1\r\n".encode("latin-1")
+    data.write_bytes(original)
+    cfg = config(zenctl, [dataset(data, "normalize_encoding")])
+    _, run = check(zenctl, cfg)
+    assert actions(run)[0]["status"] == "applied"
+    assert data.read_bytes() == "id,name,day,amount\n1,Café,2025-04-03,1\n".encode()
+    rollback(zenctl, cfg, actions(run)[0]["id"])
+    assert data.read_bytes() == original
+
+
+def test_a_chain_of_repairs_applies_in_order_in_one_run_and_rolls_back(zenctl, tmp_path):
+    data = tmp_path / "orders.csv"
+    original = b'id,name,day,amount\r\n1, Ann ,13/04/2025,"1,234"\r\n2,Bob,2025-04-04,N/A\r\n2,Bob,2025-04-04,N/A\r\n'
+    data.write_bytes(original)
+    cfg = config(zenctl, [{**dataset(data, "trim"),
+                           "repairs": ["normalize_encoding", "trim", "missing_values", "numbers", "dates", "dedupe"]}],
+                 "policy:\n  max_auto_repairs_per_hour: 20\n")  # six repairs: more than the default 5 an hour
+    _, run = check(zenctl, cfg)
+    assert [a["status"] for a in run["actions"]] == ["applied"] * 6, run["actions"]
+    assert data.read_bytes() == b"id,name,day,amount\n1,Ann,2025-04-13,1234\n2,Bob,2025-04-04,\n"
+    code, undone = rollback(zenctl, cfg, "--since", "1h")
+    assert code == 0 and len(undone["actions"]) == 6
+    assert data.read_bytes() == original
+    _, again = check(zenctl, cfg, "--dry-run")
+    assert finding(again, "data:orders:repairs")["status"] == "warning"
+
+
+def test_quarantine_needs_approval_and_moves_failing_rows_beside_the_file(zenctl, tmp_path):
+    data = tmp_path / "orders.csv"
+    original = b"id,name,day,amount\n1,Ann,2025-04-03,1\n2,Bob,someday,2\nx,Cy,2025-04-05,3\n"
+    data.write_bytes(original)
+    cfg = config(zenctl, [{**dataset(data, "trim"), "repairs": [], "quarantine": True}])
+    _, run = check(zenctl, cfg)
+    (action,) = actions(run, "data.quarantine")
+    assert action["status"] == "awaiting_approval" and "2 row(s) removed" in action["preview"]
+    assert data.read_bytes() == original
+    approved = approve_pending(zenctl, cfg)
+    assert approved["approval"]["status"] == "executed", approved
+    assert data.read_bytes() == b"id,name,day,amount\n1,Ann,2025-04-03,1\n"
+    quarantine = tmp_path / "orders.quarantine.csv"
+    assert quarantine.read_bytes() == b"id,name,day,amount\n2,Bob,someday,2\nx,Cy,2025-04-05,3\n"
+    applied = [a for a in approved["run"]["actions"] if a["kind"] == "data.quarantine"][0]
+    rollback(zenctl, cfg, applied["id"])
+    assert data.read_bytes() == original and not quarantine.exists()
+
+
+def test_a_file_changed_after_planning_is_not_touched(zenctl, tmp_path):
+    data = tmp_path / "orders.csv"
+    data.write_bytes(b"id,name,day,amount\n1,Ann,2025-04-03,1\n2,Bob,someday,2\n")
+    cfg = config(zenctl, [{**dataset(data, "trim"), "repairs": [], "quarantine": True}])
+    check(zenctl, cfg)  # the quarantine waits for approval, its plan pinned
+    changed = b"id,name,day,amount\n1,Ann,2025-04-03,1\n2,Bob,someday,2\n3,Cy,never,3\n"
+    data.write_bytes(changed)
+    approved = approve_pending(zenctl, cfg)
+    assert approved["approval"]["status"] == "void"  # the plan changed: not carried out
+    assert data.read_bytes() == changed
+
+
+def test_the_kind_refuses_a_file_that_differs_from_its_plan(tmp_path):
+    """Between the plan and apply (same run, or an approval's later run) someone rewrote the file."""
+    from zenctl.agents.data_validator.kinds.repair import Repair  # noqa: F401  (registers the kinds)
+    from zenctl.core.actions import ActionFailed, Proposal, get_kind
+
+    data = tmp_path / "orders.csv"
+    data.write_bytes(b"id,name,day,amount\n1, Ann ,2025-04-03,1\n")
+    params = _planned(data, "trim")
+    data.write_bytes(b"id,name,day,amount\n1, Ann ,2025-04-03,2\n")  # same size, other content
+    os.utime(data, ns=(params["expect"]["mtime_ns"], params["expect"]["mtime_ns"]))
+    with pytest.raises(ActionFailed, match="changed since it was planned"):
+        get_kind("data.trim").apply(Proposal("data.trim", str(data), params, "test"))
+    assert data.read_bytes() == b"id,name,day,amount\n1, Ann ,2025-04-03,2\n"
+
+
+def _planned(path, repair: str) -> dict:
+    from zenctl.agents.data_validator.schema import load_schema
+
+    schema = load_schema(SCHEMA)
+    options = repairs.Options(fields=schema.fields)
+    steps, source, encoding = repairs.plan(str(path), [repair], options)
+    step = steps[0]
+    return {"dataset": "orders", "repair": repair, "source": "file", "path": str(path), "encoding": encoding,
+            "delimiter": ",", "quote": '"', "header_rows": 1, "schema": SCHEMA,
+            "expect": {**step.input, "mtime_ns": source["mtime_ns"]}, "output": step.output,
+            "counts": {"changed_rows": step.changed_rows, "changed_cells": step.changed_cells, "removed_rows": 0},
+            "samples": step.samples}
+
+
+def test_a_symlink_or_a_hard_link_is_never_rewritten(tmp_path):
+    target = tmp_path / "secret.csv"
+    target.write_bytes(b"id\n 1 \n")
+    link = tmp_path / "orders.csv"
+    link.symlink_to(target)
+    with pytest.raises(repairs.RepairError, match="symlink"):
+        repairs.open_file(str(link))
+    link.unlink()
+    os.link(target, link)
+    with pytest.raises(repairs.RepairError, match="hard link"):
+        repairs.open_file(str(link))
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(repairs.RepairError, match="not a regular file"):
+        repairs.open_file(str(fifo))
+
+
+def test_ambiguous_dates_are_never_guessed():
+    assert repairs.parse_date("03/04/2025") is None
+    assert repairs.parse_date("04/13/2025").isoformat() == "2025-04-13"
+    assert repairs.parse_date("13.04.2025").isoformat() == "2025-04-13"
+    assert repairs.parse_date("2025-02-30") is None
+    assert repairs.parse_date("April 3, 2025").isoformat() == "2025-04-03"
+    assert repairs.parse_date("3 Foo 2025") is None
+
+
+def test_numbers_follow_the_schema_decimal_char():
+    from zenctl.agents.data_validator.schema import Field
+
+    plain = Field(name="n", type="number")
+    comma = Field(name="n", type="number", decimal_char=",")
+    assert repairs.number("1,234,567.89", plain) == "1234567.89"
+    assert repairs.number("1,5", plain) == "1,5"  # a decimal comma or a group? not guessed
+    assert repairs.number("1.234,5", comma) == "1234,5"
+    assert repairs.number("1,234", Field(name="s", type="string")) == "1,234"
+
+
+def test_a_table_repair_runs_in_one_transaction_and_rolls_back(zenctl, tmp_path):
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT, city TEXT)")
+        conn.executemany("INSERT INTO people VALUES (?, ?, ?)", [(1, " Ann ", "Oslo"), (2, "Bob", " Rome"),
+                                                                 (3, "Cy", "Paris")])
+    schema = {"fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"},
+                         {"name": "city", "type": "string"}], "primaryKey": ["id"]}
+    cfg = config(zenctl, [{"name": "people", "sqlite": str(db), "table": "people", "schema": schema,
+                           "repairs": ["trim"]}])
+    _, preview = check(zenctl, cfg, "--dry-run")
+    (action,) = actions(preview, "data.trim")
+    assert "2 cell(s) in 2 row(s)" in action["preview"] and "' Ann '" not in action["preview"]
+    _, run = check(zenctl, cfg)
+    (action,) = actions(run, "data.trim")
+    assert action["status"] == "applied", action
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT name, city FROM people ORDER BY id").fetchall() == [
+            ("Ann", "Oslo"), ("Bob", "Rome"), ("Cy", "Paris")]
+    code, undone = rollback(zenctl, cfg, action["id"])
+    assert code == 0 and undone["actions"][0]["kind"] == "data.restore_rows", undone
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT name, city FROM people ORDER BY id").fetchall() == [
+            (" Ann ", "Oslo"), ("Bob", " Rome"), ("Cy", "Paris")]
