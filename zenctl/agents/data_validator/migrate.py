@@ -145,7 +145,7 @@ def plan(ds, schema, definition: TableDef, conn, resolve_table) -> Plan | None:
             name = _name(ds.table, fld.name, "key")
             if sqlite:
                 steps.append({"sql": f"CREATE UNIQUE INDEX {qi(name)} ON {qi(ds.table)} ({qi(fld.name)})",
-                              "inverse": f"DROP INDEX {qi(name)}"})
+                              "inverse": f"DROP INDEX {_index_ref(ds.table, name)}"})
             else:
                 steps.append({"sql": f"ALTER TABLE {qi(ds.table)} ADD CONSTRAINT {qi(name)} UNIQUE ({qi(fld.name)})",
                               "inverse": f"ALTER TABLE {qi(ds.table)} DROP CONSTRAINT {qi(name)}"})
@@ -196,7 +196,7 @@ def plan(ds, schema, definition: TableDef, conn, resolve_table) -> Plan | None:
             diffs.append(f"no index on the foreign key ({', '.join(fk.fields)})")
             name = _name(ds.table, "_".join(fk.fields), "idx")
             steps.append({"sql": f"CREATE INDEX {qi(name)} ON {qi(ds.table)} ({', '.join(qi(f) for f in fk.fields)})",
-                          "inverse": f"DROP INDEX {qi(name)}"})
+                          "inverse": f"DROP INDEX {_index_ref(ds.table, name)}"})
     dropped = [c.name for c in definition.columns if c.name not in {f.name for f in schema.fields}]
     for name in dropped:
         diffs.append(f"column {name} is not in the schema")
@@ -236,6 +236,12 @@ def plan(ds, schema, definition: TableDef, conn, resolve_table) -> Plan | None:
               "statements": statements, "inverse": inverse_statements, "rebuild": bool(sqlite and rebuild),
               "key": key, "save": [d["column"] for d in lossy], "lossy": [d["why"] for d in lossy]}
     return Plan(diffs, params)
+
+
+def _index_ref(table: str, index: str) -> str:
+    """An index lives in its table's schema (PostgreSQL): DROP INDEX names it there, not by search_path."""
+    schema = table.rpartition(".")[0]
+    return qi(f"{schema}.{index}") if schema else qi(index)
 
 
 def _same_table(declared: str | None, wanted: str) -> bool:
