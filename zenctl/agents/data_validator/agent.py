@@ -151,7 +151,7 @@ class Check:
             try:
                 header, rows = tables.sqlite_rows(conn, ds.table, ds.query, ds.batch_rows)
                 self.profile.header = header
-                task = validate_rows(header, self._observed(((n, r) for n, r in enumerate(rows, start=2))),
+                task = validate_rows(header, self._observed(((n, tables.plain(r)) for n, r in enumerate(rows, start=2))),
                                      self.schema, name=self._where(), limit_errors=ds.max_errors)
                 self._validation_finding([task], [])
                 if ds.table:
@@ -168,7 +168,7 @@ class Check:
         try:
             header, rows = tables.pg_rows(conn, ds.table, ds.batch_rows)
             self.profile.header = header
-            task = validate_rows(header, self._observed(((n, r) for n, r in enumerate(rows, start=2))), self.schema,
+            task = validate_rows(header, self._observed(((n, tables.plain(r)) for n, r in enumerate(rows, start=2))), self.schema,
                                  name=self._where(), limit_errors=ds.max_errors)
             self._validation_finding([task], [])
             self._pg_integrity(conn)

@@ -97,10 +97,12 @@ class Profile:
     def add(self, cells: list) -> None:
         self.rows += 1
         width = len(cells)
+        empty = set()
         for i, name in enumerate(self.names):
             cell = cells[i] if i < width else None
             if cell is None or (isinstance(cell, str) and cell in self._missing(i)):
                 self.nulls[name] += 1
+                empty.add(i)
         for i in self.numeric_index:
             if i < width:
                 value = self._value(i, cells[i])
@@ -110,11 +112,13 @@ class Profile:
                         self.numeric[self.names[i]].add(x)
         for name, seen in self.distinct.items():
             i = self.names.index(name)
-            if i < width and name not in self.distinct_capped:
+            if i not in empty and name not in self.distinct_capped:
                 seen.add(_hashable(cells[i]))
                 if len(seen) > MAX_DISTINCT:
                     self.distinct_capped.add(name)
         for k, index in enumerate(self.key_index):
+            if empty.intersection(index):
+                continue  # a key with an empty part identifies nothing (as frictionless's unique checks)
             key = tuple(_hashable(cells[i]) if i < width else None for i in index)
             digest = hashlib.blake2b(repr(key).encode("utf-8", "surrogatepass"), digest_size=12).digest()
             if digest in self.key_seen[k]:

@@ -235,9 +235,17 @@ def pg_rows(conn, table: str, batch: int) -> tuple[list[str], Iterator[list]]:
     return header, rows()
 
 
-def plain(value):
-    """A database value as the validator and the JSON records take it: Decimal, UUID, dates stay typed where
-    the validator casts them; bytes are shown as hex."""
-    if isinstance(value, (bytes, memoryview)):
-        return bytes(value).hex()
-    return value
+def plain(row: list) -> list:
+    """A database row as the validator takes it: numbers, text, booleans, dates and times as they come; exact
+    decimals (PostgreSQL numeric) and UUIDs as their text, which the schema's cast reads exactly; bytes as hex."""
+    from decimal import Decimal
+    from uuid import UUID
+
+    out = []
+    for value in row:
+        if isinstance(value, (Decimal, UUID)):
+            value = str(value)
+        elif isinstance(value, (bytes, memoryview)):
+            value = bytes(value).hex()
+        out.append(value)
+    return out
