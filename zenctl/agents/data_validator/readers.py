@@ -196,6 +196,7 @@ class TableReader:
         self._decoder = codecs.getincrementaldecoder(enc)("strict")
         self._codec = enc
         self._non_ascii = False
+        self._raw_mode = False
         self._pending_raw = sample[bom:]
         self._feed = _Feed(self._decoded_blocks())
         if self.format in ("csv", "tsv"):
@@ -216,9 +217,33 @@ class TableReader:
                                          f"got {self.bytes_read + len(data)})")
         self.bytes_read += len(data)
         if self._md5 is not None:
+            self._hash(data)
+        return data
+
+    def _hash(self, data: bytes) -> None:
+        """md5 and sha256 of what was read (frictionless's stats), in a helper thread for large blocks: hashlib
+        releases the GIL, so it runs beside the parsing."""
+        if len(data) < (1 << 20):
+            self._hash_wait()
             self._md5.update(data)
             self._sha256.update(data)
-        return data
+            return
+        import threading
+
+        self._hash_wait()
+
+        def work():
+            self._md5.update(data)
+            self._sha256.update(data)
+
+        self._hasher = threading.Thread(target=work, daemon=True)
+        self._hasher.start()
+
+    def _hash_wait(self) -> None:
+        t = getattr(self, "_hasher", None)
+        if t is not None:
+            t.join()
+            self._hasher = None
 
     def _decode(self, data: bytes, final: bool) -> str:
         try:
@@ -240,27 +265,68 @@ class TableReader:
 
     def _decoded_blocks(self):
         """Decoded text blocks, each ending after a newline (the last may not)."""
-        carry = ""
+        self._carry = ""
         data = self._pending_raw
         self._pending_raw = b""
-        while True:
+        while not self._raw_mode:
             if not data:
                 data = self._read_raw(BLOCK)
             final = not data
-            text = carry + self._decode(data, final)
+            text = self._carry + self._decode(data, final)
             data = b""
             if final:
+                self._carry = ""
                 if text:
                     yield text
                 return
             cut = text.rfind("\n")
             if cut < 0:
-                carry = text
-                if len(carry) > FIELD_LIMIT * 4:
+                self._carry = text
+                if len(text) > FIELD_LIMIT * 4:
                     raise SourceError(self.path, f"a line longer than {FIELD_LIMIT * 4} characters")
                 continue
-            carry = text[cut + 1:]
+            self._carry = text[cut + 1:]
             yield text[:cut + 1]
+
+    def raw_blocks(self, size: int):
+        """The rest of a UTF-8 file as byte blocks that end after a newline (the last may not), for the fast path.
+        What was decoded but not consumed comes first, encoded back. Text reading stops here."""
+        head = ""
+        if self._feed._sio is not None:
+            head = self._feed._sio.read()
+            self._feed._sio = None
+        head += getattr(self, "_carry", "")
+        self._carry = ""
+        pending = head.encode("utf-8") + self._decoder.getstate()[0] + self._pending_raw
+        self._pending_raw = b""
+        self._decoder.reset()
+        self._raw_mode = True
+        while True:
+            data = self._read_raw(size)
+            if not data:
+                if pending:
+                    yield pending
+                return
+            buf = pending + data if pending else data
+            cut = buf.rfind(b"\n")
+            if cut < 0:
+                pending = buf
+                if len(buf) > FIELD_LIMIT * 4:
+                    raise SourceError(self.path, f"a line longer than {FIELD_LIMIT * 4} characters")
+                continue
+            pending = buf[cut + 1:]
+            yield buf[:cut + 1] if cut + 1 < len(buf) else buf
+
+    def decode_block(self, data: bytes) -> str:
+        """Text of a raw block (cut after a newline), with the reader's encoding rules (the Latin-1 switch)."""
+        return self._decode(data, False)
+
+    def note_non_ascii(self) -> None:
+        self._non_ascii = True
+
+    @property
+    def codec(self) -> str:
+        return self._codec
 
     # -- CSV -------------------------------------------------------------------------------------------------
     def _open_csv(self):
@@ -441,6 +507,7 @@ class TableReader:
     def digests(self) -> dict:
         if self._md5 is None:
             return {}
+        self._hash_wait()
         return {"md5": self._md5.hexdigest(), "sha256": self._sha256.hexdigest()}
 
     def close(self) -> None:
