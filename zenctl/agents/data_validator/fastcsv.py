@@ -18,7 +18,14 @@ import io
 import re
 
 BLOCK_CHARS = 8 << 20
+SUB_BLOCK = 64 << 10
 CACHE_MAX = 500_000
+# blocks checked column-wise / read by the exact reader, and why (for tests and the bench)
+STATS: dict = {}
+
+
+def _count(key: str) -> None:
+    STATS[key] = STATS.get(key, 0) + 1
 DISTINCT_MAX = 20_000
 
 _INT_RE = r"^-?[0-9]{1,18}$"
@@ -275,6 +282,7 @@ def run(engine, reader, progress=None) -> None:
         nonlocal rn
         if b"\r" in b:
             if b.count(b"\r") != b.count(b"\r\n"):
+                _count("exact:cr")
                 return False
             b = b.replace(b"\r\n", b"\n")
         if not b:
@@ -307,9 +315,11 @@ def run(engine, reader, progress=None) -> None:
                                                                     ignore_empty_lines=True,
                                                                     invalid_row_handler=handler))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            _count("exact:utf8-or-parse")
             return False  # not UTF-8, or a parse the exact reader must judge
         if invalid:
             if has_quote:
+                _count("exact:ragged-with-quotes")
                 return False
             start = 0
             last_pos, last_line = 0, 0
@@ -323,6 +333,7 @@ def run(engine, reader, progress=None) -> None:
                         if not b.endswith(b"\n") and b.endswith(b"\n" + tb):
                             p = len(b) - len(tb) - 1
                         else:
+                            _count("exact:ragged-not-found")
                             return False
                     p += 1
                 last_line += b.count(b"\n", last_pos, p)
@@ -334,6 +345,7 @@ def run(engine, reader, progress=None) -> None:
             skipped.sort()
         ng = table.num_rows
         if ng + len(skipped) != n or len(set(skipped)) != len(skipped) or (ng and table.num_columns != nf):
+            _count("exact:count-mismatch")
             return False
         if raw and not b.isascii():
             reader.note_non_ascii()
@@ -399,6 +411,7 @@ def run(engine, reader, progress=None) -> None:
                     j = line_of(g)
                     if j not in bad:
                         bad[j] = [cols[i][g].as_py() for i in range(nf)]
+        _count("fast")
         if not engine.has_checks:
             for j in sorted(bad):
                 engine.row(rn + 1 + j, bad[j])
@@ -431,6 +444,18 @@ def run(engine, reader, progress=None) -> None:
         if block is None:
             break
         if not simple_block(block):
+            if len(block) > 2 * SUB_BLOCK:
+                # retry in small pieces: only the pieces around the odd rows go to the exact reader (each piece
+                # starts at a record boundary: the previous one either was all whole lines or was read exactly)
+                parts, start = [], 0
+                while start < len(block):
+                    end = block.find(b"\n", start + SUB_BLOCK)
+                    end = len(block) - 1 if end < 0 else end
+                    parts.append(block[start:end + 1])
+                    start = end + 1
+                pushed.extend(reversed(parts))
+                _count("split")
+                continue
             exact_block(block)
         if progress is not None:
             progress(reader.bytes_read, reader.info.size)
