@@ -241,6 +241,23 @@ def run(engine, reader, progress=None) -> None:
             return []
         return next(csv.reader([line], **kw), [])
 
+    def whole_record(line: str):
+        """The line's cells if Python's csv reads it as one whole record, else None (a quote left open)."""
+        taken = 0
+
+        def gen():
+            nonlocal taken
+            taken += 1
+            yield line + "\n"
+            taken += 1
+            yield "\n"
+
+        try:
+            rec = next(csv.reader(gen(), **kw), [])
+        except csv.Error:
+            return None
+        return rec if taken == 1 else None
+
     def exact_block(b: bytes) -> None:
         """Python's csv reader over the block, borrowing lines from the next block while a record is open."""
         nonlocal rn
@@ -386,7 +403,11 @@ def run(engine, reader, progress=None) -> None:
                     quoted_lines[last_line] = b[line_start:line_end]
                     pos = b.find(qb, line_end)
             for j, ln in quoted_lines.items():
-                bad[j] = parse_line(ln.decode("utf-8"))
+                cells = whole_record(ln.decode("utf-8"))
+                if cells is None:  # a quoted field runs past the line: not a block of one-line records
+                    _count("exact:open-quote")
+                    return False
+                bad[j] = cells
         cols = []
         missing_masks = []
         if ng:

@@ -37,7 +37,7 @@ class SchemaError(ValueError):
 _EMAIL = re.compile(r"[^@\s\"\[\]]+@[^@\s\"\[\]]+\.[^@\s\"\[\].]{2,}")
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S+")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_DATETIME = re.compile(r"\d{4}-(\d\d-\d\d|W\d\d(-\d)?)[Tt]\d\d:\d\d:\d\d")
+_DATETIME = re.compile(r"\d{4}-(\d\d-\d\d|W\d\d(-\d)?)[Tt ]\d\d:\d\d:\d\d")
 _TIME = re.compile(r"\d\d:\d\d:\d\d")
 _YEAR = re.compile(r"[0-9]{4}")
 _YEARMONTH = re.compile(r"([0-9]{4})-([0-9]{1,2})")
