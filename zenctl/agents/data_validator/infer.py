@@ -52,7 +52,7 @@ def detect_types(names: list[str], fragment: list[list], missing_values=("",), c
                 if source is None:
                     ok = True
                 else:
-                    key = (k, source) if isinstance(source, (str, int, float, bool)) else None
+                    key = (k, type(source), source) if isinstance(source, (str, int, float, bool)) else None
                     ok = cache.get(key) if key is not None else None
                     if ok is None:
                         ok = field.cast(source)[1] is None
