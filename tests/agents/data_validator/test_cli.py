@@ -3,6 +3,7 @@ unknown dataset, a schema that is not Table Schema, a config key with a wrong va
 finding, never a traceback."""
 
 import json
+import os
 
 import pytest
 
@@ -114,3 +115,25 @@ def test_data_help_lists_the_commands(zenctl):
     assert done.returncode == 0
     for command in ("check", "validate", "infer"):
         assert command in done.stdout
+
+
+def test_a_planted_symlink_or_hard_link_is_not_read(zenctl, tmp_path):
+    """Root reads the dataset: a link to someone else's file must not put that file's cells into the audit log."""
+    secret = tmp_path / "secret.csv"
+    secret.write_bytes(b"id,name,day,amount\nroot-only,x,y,z\n")
+    link = tmp_path / "orders.csv"
+    link.symlink_to(secret)
+    db_link = tmp_path / "app.db"
+    db_link.symlink_to(zenctl.db)
+    cfg = config(zenctl, [{"name": "orders", "path": str(link), "schema": SCHEMA},
+                          {"name": "state", "sqlite": str(db_link), "table": "runs", "schema": SCHEMA}])
+    code, run = check(zenctl, cfg)
+    assert code == 3
+    for name in ("orders", "state"):
+        found = finding(run, f"data:{name}")
+        assert found["status"] == "unknown" and "symlink" in found["message"], found
+    assert "root-only" not in json.dumps(run)
+    link.unlink()
+    os.link(secret, link)
+    code, run = check(zenctl, cfg, "--dataset", "orders")
+    assert "hard link" in finding(run, "data:orders")["message"] and "root-only" not in json.dumps(run)

@@ -120,22 +120,40 @@ class Check:
         return complete, max(mtimes) if mtimes else None
 
     def _validate_file(self, path: str):
+        """Validate one file, opened safely (`repairs.open_file`) and read through its descriptor."""
         from zenctl.agents.data_validator import readers
 
         ds = self.ds
+        try:
+            opened = repairs.open_file(path)
+        except repairs.RepairError as exc:
+            raise readers.SourceError(path, str(exc).removeprefix(f"{path}: "), "scheme-error") from None
+        handle = f"/proc/self/fd/{opened.fd}"
         dialect = readers.Dialect(delimiter=ds.delimiter, header_rows=list(range(1, ds.header_rows + 1)))
         if ds.quote:
             dialect.quote_char = ds.quote
-        with readers.TableReader(path, format=ds.format, encoding=ds.encoding, dialect=dialect) as reader:
-            self.profile.header = list(reader.header)
-            task = validate_rows(reader.header, self._observed(reader.rows()), self.schema, name=path,
-                                 limit_errors=ds.max_errors)
-            task.warnings = list(getattr(task, "warnings", []) or []) + [w for w in reader.warnings
-                                                                          if w not in (task.warnings or [])]
-            info = {"mtime": reader.info.mtime_ns / 1e9, "encoding": reader.info.encoding,
-                    "delimiter": reader.dialect.delimiter or ",", "quote": reader.dialect.quote_char or '"',
-                    "format": reader.format,
-                    "changed": any("during the run" in w for w in reader.warnings)}
+        try:
+            with readers.TableReader(handle, format=ds.format or readers.detect_format(path), encoding=ds.encoding,
+                                     dialect=dialect) as reader:
+                self.profile.header = list(reader.header)
+                task = validate_rows(reader.header, self._observed(reader.rows()), self.schema, name=path,
+                                     limit_errors=ds.max_errors)
+                task.warnings = list(task.warnings or []) + [w for w in reader.warnings if w not in task.warnings]
+                info = {"mtime": reader.info.mtime_ns / 1e9, "encoding": reader.info.encoding,
+                        "delimiter": reader.dialect.delimiter or ",", "quote": reader.dialect.quote_char or '"',
+                        "format": reader.format, "changed": any("during the run" in w for w in reader.warnings)}
+            try:
+                now = os.stat(opened.name, dir_fd=opened.parent, follow_symlinks=False)
+                if now.st_ino != opened.st.st_ino:
+                    task.warnings.append("the file was replaced during the run (validated the file as opened)")
+                    info["changed"] = True
+            except FileNotFoundError:
+                task.warnings.append("the file was removed during the run (validated the file as opened)")
+                info["changed"] = True
+        except readers.SourceError as exc:
+            raise readers.SourceError(path, exc.message.replace(handle, path), exc.code) from None
+        finally:
+            opened.close()
         return task, info
 
     def _observed(self, rows):

@@ -20,6 +20,7 @@ if the name still holds the file that was read, unchanged.
 
 import codecs
 import csv
+import dataclasses
 import hashlib
 import io
 import os
@@ -243,7 +244,6 @@ class Step:
     samples: list[dict] = field(default_factory=list)
     input: dict = field(default_factory=dict)  # {size, sha256}
     output: dict = field(default_factory=dict)
-    quarantined: list[str] = field(default_factory=list)  # the removed records (quarantine), for its file
     records: int = 0
 
     @property
@@ -262,6 +262,7 @@ class Options:
     fields: list = field(default_factory=list)  # schema fields by position (None beyond)
     missing_values: frozenset[str] = frozenset({""})
     row_fails: Callable[[list[str]], bool] | None = None  # quarantine: does a row still fail the schema?
+    quarantine_sink: Callable[[str], None] | None = None  # quarantine, applying: where a removed record goes
 
 
 class _Chain:
@@ -339,7 +340,8 @@ class _Chain:
         if repair == "quarantine":
             if self.o.row_fails and self.o.row_fails(cells):
                 step.removed_rows += 1
-                step.quarantined.append(record if ending else record + "\n")
+                if self.o.quarantine_sink:
+                    self.o.quarantine_sink(record if ending else record + "\n")
                 self._sample(step, record, None)
                 return None
             return record
@@ -398,7 +400,9 @@ class Opened:
 
 
 def open_file(path: str) -> Opened:
-    """The file, opened for reading relative to its directory's descriptor (see the module doc); RepairError."""
+    """The file, opened for reading relative to its directory's descriptor (see the module doc); RepairError.
+    The agent reads every data file this way too: a symlink or hard link planted where a dataset's file should be
+    would otherwise put another file's content (its cells, as error evidence) into the audit log."""
     try:
         parent, name = dirwalk.open_parent(path)
     except OSError as exc:
@@ -416,7 +420,8 @@ def open_file(path: str) -> Opened:
         raise RepairError(f"{path}: not a regular file")
     if st.st_nlink != 1:
         opened.close()
-        raise RepairError(f"{path}: it has {st.st_nlink} names (a hard link); not rewriting it")
+        raise RepairError(f"{path}: it has {st.st_nlink} names (a hard link, perhaps to someone else's file); "
+                          "not opening it")
     return opened
 
 
@@ -485,8 +490,12 @@ def apply(path: str, repair: str, options: Options, encoding: str, expect: dict,
             raise RepairError(f"{path} changed since it was planned (size {st.st_size} now, {expect['size']} "
                               "planned, or its mtime); not touched")
         tmp, out_fd = _new_file(opened.parent, opened.name)
-        qtmp = None
+        qtmp = qfd = None
         try:
+            if repair == "quarantine":
+                qtmp, qfd = _quarantine_file(opened, path, options, encoding)
+                qout = os.fdopen(qfd, "wb", closefd=False)
+                options = dataclasses.replace(options, quarantine_sink=lambda text: qout.write(text.encode("utf-8")))
             with os.fdopen(out_fd, "wb", closefd=False) as out:
                 encoder = codecs.getincrementalencoder("utf-8" if repair == "normalize_encoding" else encoding)()
                 steps, source, _ = run_chain(opened, [repair], options, encoding,
@@ -500,8 +509,9 @@ def apply(path: str, repair: str, options: Options, encoding: str, expect: dict,
                 raise RepairError(f"{path}: the repair's result differs from its plan; not applied")
             _same_owner_mode(out_fd, st)
             os.fsync(out_fd)
-            if step.quarantined:
-                qtmp = _quarantine_file(opened, path, step.quarantined, options, encoding)
+            if qfd is not None:
+                qout.flush()
+                os.fsync(qfd)
             now = os.stat(opened.name, dir_fd=opened.parent, follow_symlinks=False)
             if (now.st_ino, now.st_size, now.st_mtime_ns) != (st.st_ino, st.st_size, st.st_mtime_ns):
                 raise RepairError(f"{path} changed while it was repaired; not touched")
@@ -514,6 +524,8 @@ def apply(path: str, repair: str, options: Options, encoding: str, expect: dict,
             raise
         finally:
             os.close(out_fd)
+            if qfd is not None:
+                os.close(qfd)
         return step
     finally:
         opened.close()
@@ -544,39 +556,43 @@ def _same_owner_mode(fd: int, st: os.stat_result) -> None:
     os.fchmod(fd, stat.S_IMODE(st.st_mode))  # after the chown, which clears setuid and setgid bits
 
 
-def _quarantine_file(opened: Opened, path: str, rows: list[str], options: Options, encoding: str) -> str:
-    """The quarantine file's new content (what it held, or the dataset's header when it is new, then the rows,
-    UTF-8) in a new file beside it; its temporary name, for the caller to rename into place."""
+def _quarantine_file(opened: Opened, path: str, options: Options, encoding: str) -> tuple[str, int]:
+    """A new file beside the quarantine file holding what it held (or, when there is none, the dataset's header,
+    UTF-8), for the removed rows to be appended to; (its temporary name, its descriptor). The caller renames it
+    into place."""
     qname = os.path.basename(quarantine_path(path))
-    existing = b""
     try:
         qfd = os.open(qname, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=opened.parent)
     except FileNotFoundError:
         qfd = None
     except OSError as exc:
         raise RepairError(f"{quarantine_path(path)}: {exc.strerror or exc}; not following it") from None
-    if qfd is not None:
-        try:
-            qst = os.fstat(qfd)
-            if not stat.S_ISREG(qst.st_mode) or qst.st_nlink != 1:
-                raise RepairError(f"{quarantine_path(path)}: not a regular file with one name")
-            with os.fdopen(qfd, "rb", closefd=False) as handle:
-                existing = handle.read()
-        finally:
-            os.close(qfd)
-    header = _header_text(opened, options, encoding).encode("utf-8") if not existing and options.header_rows else b""
     tmp, fd = _new_file(opened.parent, qname)
     try:
-        with os.fdopen(fd, "wb", closefd=False) as out:
-            out.write(existing + header + "".join(rows).encode("utf-8"))
         _same_owner_mode(fd, opened.st)
-        os.fsync(fd)
+        if qfd is None:
+            if options.header_rows:
+                _write_all(fd, _header_text(opened, options, encoding).encode("utf-8"))
+            return tmp, fd
+        qst = os.fstat(qfd)
+        if not stat.S_ISREG(qst.st_mode) or qst.st_nlink != 1:
+            raise RepairError(f"{quarantine_path(path)}: not a regular file with one name")
+        while chunk := os.read(qfd, _CHUNK):
+            _write_all(fd, chunk)
+        return tmp, fd
     except BaseException:
+        os.close(fd)
         _discard(opened.parent, tmp)
         raise
     finally:
-        os.close(fd)
-    return tmp
+        if qfd is not None:
+            os.close(qfd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _header_text(opened: Opened, options: Options, encoding: str) -> str:

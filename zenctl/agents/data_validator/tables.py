@@ -8,6 +8,7 @@ never interpolated raw, and every PostgreSQL read is a READ ONLY transaction wit
 
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -66,10 +67,7 @@ def qi(name: str) -> str:
 
 def sqlite_connect(path: str, write: bool = False, timeout: float = 30) -> sqlite3.Connection:
     """A connection to an existing database file (never created), read-only unless `write`."""
-    import os
-
-    if not os.path.isfile(path):
-        raise DatabaseError(f"{path}: no such database file")
+    _plain_file(path)
     mode = "rw" if write else "ro"
     try:
         conn = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode={mode}", uri=True, timeout=timeout,
@@ -79,6 +77,35 @@ def sqlite_connect(path: str, write: bool = False, timeout: float = 30) -> sqlit
     except sqlite3.Error as exc:
         raise DatabaseError(f"{path}: {exc}") from None
     return conn
+
+
+def _plain_file(path: str) -> None:
+    """DatabaseError unless `path` is a regular file with one name, reached without a symlink others could have
+    placed (core.dirwalk): root must not be steered to another database (its own state, say) by a link planted in
+    an application's directory. SQLite then opens it by name: a swap in the moment between is not excluded."""
+    import errno
+    import stat
+
+    from zenctl.core import dirwalk
+
+    try:
+        parent, name = dirwalk.open_parent(path)
+    except FileNotFoundError:
+        raise DatabaseError(f"{path}: no such database file") from None
+    except OSError as exc:
+        raise DatabaseError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        raise DatabaseError(f"{path}: no such database file") from None
+    finally:
+        os.close(parent)
+    if stat.S_ISLNK(st.st_mode):
+        raise DatabaseError(f"{path}: a symlink; not following it ({errno.errorcode[errno.ELOOP]})")
+    if not stat.S_ISREG(st.st_mode):
+        raise DatabaseError(f"{path}: not a regular file")
+    if st.st_nlink != 1:
+        raise DatabaseError(f"{path}: it has {st.st_nlink} names (a hard link); not opening it")
 
 
 def sqlite_describe(conn: sqlite3.Connection, table: str) -> TableDef:
