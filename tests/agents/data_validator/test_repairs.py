@@ -212,3 +212,57 @@ def test_a_table_repair_runs_in_one_transaction_and_rolls_back(zenctl, tmp_path)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT name, city FROM people ORDER BY id").fetchall() == [
             (" Ann ", "Oslo"), ("Bob", " Rome"), ("Cy", "Paris")]
+
+
+def test_a_sqlite_dedupe_removes_exact_duplicates_and_rollback_puts_them_back(zenctl, tmp_path):
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE events (at TEXT, what TEXT, payload BLOB)")
+        conn.executemany("INSERT INTO events VALUES (?, ?, ?)", [("1", "a", b"\x00\x01"), ("2", "b", None),
+                                                                 ("1", "a", b"\x00\x01"), ("1", "a", b"\x00\x02")])
+    before = _rows(db, "SELECT rowid, * FROM events ORDER BY rowid")
+    schema = {"fields": [{"name": "at", "type": "string"}, {"name": "what", "type": "string"},
+                         {"name": "payload", "type": "any"}]}
+    cfg = config(zenctl, [{"name": "events", "sqlite": str(db), "table": "events", "schema": schema,
+                           "repairs": ["dedupe"], "migrate": False}])
+    _, run = check(zenctl, cfg)
+    (action,) = actions(run, "data.dedupe")
+    assert action["status"] == "applied" and "1 row(s) removed" in action["preview"], action
+    assert [r[0] for r in _rows(db, "SELECT rowid FROM events ORDER BY rowid")] == [1, 2, 4]
+    code, undone = rollback(zenctl, cfg, action["id"])
+    assert code == 0, undone
+    assert _rows(db, "SELECT rowid, * FROM events ORDER BY rowid") == before
+
+
+def _rows(db, query: str) -> list:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(query).fetchall()
+
+
+def test_a_postgres_table_repair_and_its_undo(zenctl, pg_dsn):
+    import uuid
+
+    import psycopg
+
+    table = f"dv_people_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, name text, city varchar(20) NOT NULL)")
+        conn.execute(f"INSERT INTO {table} VALUES (1, 'N/A', 'Oslo'), (2, 'Bob', 'N/A'), (3, 'Cy', 'Rome')")
+    try:
+        schema = {"fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"},
+                             {"name": "city", "type": "string"}], "primaryKey": ["id"]}
+        cfg = config(zenctl, [{"name": "people", "postgres": pg_dsn, "table": table, "schema": schema,
+                               "repairs": ["missing_values"], "migrate": False}])
+        _, run = check(zenctl, cfg)
+        (action,) = actions(run, "data.missing_values")
+        assert action["status"] == "applied" and "1 cell(s) in 1 row(s)" in action["preview"], action
+        with psycopg.connect(pg_dsn) as conn:  # city is NOT NULL: its N/A stays
+            assert conn.execute(f"SELECT name, city FROM {table} ORDER BY id").fetchall() == [
+                (None, "Oslo"), ("Bob", "N/A"), ("Cy", "Rome")]
+        code, undone = rollback(zenctl, cfg, action["id"])
+        assert code == 0 and undone["actions"][0]["kind"] == "data.restore_rows", undone
+        with psycopg.connect(pg_dsn) as conn:
+            assert conn.execute(f"SELECT name FROM {table} ORDER BY id").fetchall() == [("N/A",), ("Bob",), ("Cy",)]
+    finally:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")

@@ -249,7 +249,8 @@ class Check:
         summary = self.profile.summary()
         problems = quality.judge(self.profile, self.ds.checks, self.ctx.now, mtime)
         problems += quality.drift(summary, history, self.ds.checks.drift)
-        self.ctx.remember(key, (history + [{"ts": self.ctx.now, **summary}])[-self.ds.checks.drift.history:])
+        if not self.ctx.dry_run:  # the band is learned from real runs only: a dry-run repeats one
+            self.ctx.remember(key, (history + [{"ts": self.ctx.now, **summary}])[-self.ds.checks.drift.history:])
         evidence = {"dataset": self.ds.name, "rows": summary["rows"], "history_runs": len(history),
                     "problems": [p.__dict__ for p in problems],
                     "nulls": self.profile.nulls,
@@ -462,7 +463,7 @@ def validate_rows(header: list, rows, schema, name: str, limit_errors: int):
         return validate.validate_rows(header, rows, schema, name=name, limit_errors=limit_errors)
     task = Task(name=name, place=name, limit=limit_errors)
     task.labels = list(header)
-    engine = validate.Engine(list(header), schema, task, explicit=True, has_header=True)
+    engine = validate.Engine(list(header), schema, task, explicit=True, has_header=bool(header))
     engine.header()
     for number, cells in rows:
         engine.row(number, cells)
