@@ -29,6 +29,9 @@ def _sqlite_db(path) -> None:
             CREATE TABLE orders (id INTEGER PRIMARY KEY, customer INTEGER, amount TEXT, email TEXT, legacy TEXT);
             INSERT INTO orders VALUES (1, 1, '10', 'a@x', 'keep me'), (2, 2, '20.5', 'b@x', NULL),
                                       (3, 1, '7', NULL, 'me too');
+            CREATE VIEW big AS SELECT id, email FROM orders WHERE amount > 8;
+            CREATE TABLE audit (id INTEGER);
+            CREATE TRIGGER orders_audit AFTER INSERT ON orders BEGIN INSERT INTO audit VALUES (new.id); END;
         """)
 
 
@@ -63,6 +66,11 @@ def test_sqlite_migration_is_approved_applied_by_rebuild_and_rolled_back(zenctl,
         assert conn.execute("PRAGMA foreign_key_list(orders)").fetchall()[0][2] == "customers"
         assert conn.execute("SELECT amount FROM orders ORDER BY id").fetchall() == [(10.0,), (20.5,), (7.0,)]
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT id FROM big ORDER BY id").fetchall() == [(1,), (2,)]  # the view still works
+        conn.execute("INSERT INTO orders (id, customer) VALUES (9, 1)")  # the trigger is back
+        assert conn.execute("SELECT id FROM audit").fetchall() == [(9,)]
+        conn.execute("DELETE FROM orders WHERE id = 9")
+        conn.execute("DELETE FROM audit")
     _, again = check(zenctl, cfg)
     assert finding(again, "data:orders:schema")["status"] == "ok"
 

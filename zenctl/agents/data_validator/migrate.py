@@ -6,7 +6,8 @@ PostgreSQL takes ALTER TABLE statements in one transaction. SQLite changes anyth
 index by its table-rebuild procedure (https://www.sqlite.org/lang_altertable.html#otheralter): foreign keys off,
 a new table with the wanted definition, the rows copied (rowids kept), the old table dropped, the new one
 renamed, its indexes re-created, `PRAGMA foreign_key_check`, commit; its inverse is the same procedure back to
-the original CREATE TABLE statement and indexes, as sqlite_master held them.
+the original CREATE TABLE statement, indexes and triggers, as sqlite_master held them. Views naming the table
+keep working (the rename runs with `legacy_alter_table` on, so SQLite does not re-check them half-way).
 
 The plan pins the table's definition (`TableDef.digest`): applied only while the table is still as planned.
 A change that loses data (dropping a column, or a type change after which some values do not cast back to what
@@ -351,11 +352,12 @@ def _rebuild_steps(table: str, definition: TableDef, columns: list[dict], pk: li
     copied = [c for c in columns if c["from"]]
     keep_rowid = definition.rowid
     forward = _rebuild(table, new, create, [c["name"] for c in copied], [c["from"] for c in copied], keep_rowid,
-                       [i["sql"] for i in definition.indexes if i["sql"]] + [s["sql"] for s in extra])
+                       [i["sql"] for i in definition.indexes if i["sql"]] + [s["sql"] for s in extra]
+                       + definition.triggers)
     body = _CREATE.sub("", definition.sql or "", count=1)
     back = [c for c in definition.columns if any(c.name == w["name"] for w in columns)]
     inverse = _rebuild(table, new, f"CREATE TABLE {qi(new)} {body}", [c.name for c in back], [c.name for c in back],
-                       keep_rowid, [i["sql"] for i in definition.indexes if i["sql"]])
+                       keep_rowid, [i["sql"] for i in definition.indexes if i["sql"]] + definition.triggers)
     return forward, inverse
 
 
@@ -421,6 +423,7 @@ def _run_sqlite(params: dict, statements: list[str], expect: str, restore, save)
         raise MigrationError(str(exc)) from None
     try:
         conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set before BEGIN
+        conn.execute("PRAGMA legacy_alter_table = ON")  # the rename must not re-check views naming the old table
         conn.execute("BEGIN IMMEDIATE")
         try:
             before = tables.sqlite_describe(conn, params["table"])
@@ -443,6 +446,7 @@ def _run_sqlite(params: dict, statements: list[str], expect: str, restore, save)
             raise
         finally:
             conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA legacy_alter_table = OFF")
     except sqlite3.Error as exc:
         raise MigrationError(f"{params['db']}: {exc}; nothing changed") from None
     finally:

@@ -41,6 +41,7 @@ class TableDef:
     indexes: list[dict] = field(default_factory=list)  # {name, columns, unique, sql}
     sql: str | None = None  # SQLite: the CREATE TABLE statement
     rowid: bool = True  # SQLite: a rowid table (not WITHOUT ROWID)
+    triggers: list[str] = field(default_factory=list)  # SQLite: CREATE TRIGGER statements on the table
 
     @property
     def column_names(self) -> list[str]:
@@ -130,8 +131,10 @@ def sqlite_describe(conn: sqlite3.Connection, table: str) -> TableDef:
         entry["columns"].append(col)
         entry["ref_columns"].append(ref_col)
     rowid = "without rowid" not in " ".join(sql.lower().split()[-3:])
+    triggers = [r[0] for r in conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
+                                           "ORDER BY name", (table,)) if r[0]]
     return TableDef(table, columns, sorted(unique), list(fks.values()), sorted(indexes, key=lambda i: i["name"]),
-                    sql, rowid)
+                    sql, rowid, triggers)
 
 
 def sqlite_rows(conn: sqlite3.Connection, table: str | None, query: str | None, batch: int
