@@ -177,7 +177,7 @@ def _key_values(col, field, is_missing, pa, pc) -> list:
         return pc.if_else(is_missing, None, col).to_pylist()
     out = []
     cast = field.cast
-    from .validate import _hashable
+    from .schema import hashable as _hashable
 
     for v, m in zip(col.to_pylist(), is_missing.to_pylist()):
         out.append(None if m else _hashable(cast(v)[0]))

@@ -311,6 +311,13 @@ class Schema:
         return self.descriptor
 
 
+def hashable(v):
+    """A cast value as a dict key (unique, primary and foreign keys): arrays and objects as canonical JSON."""
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, sort_keys=True, default=str)
+    return v
+
+
 def _fail(name: str, key: str, message: str):
     raise SchemaError(name, key, message)
 

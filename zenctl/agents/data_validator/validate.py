@@ -18,6 +18,7 @@ from .infer import SAMPLE_ROWS, field_names, infer_schema_rows
 from .readers import Dialect, SourceError, TableReader, expand
 from .report import Error, Report, Task
 from .schema import Field, Schema, SchemaError, load_schema, read_descriptor
+from .schema import hashable as _hashable
 
 REQUIRED_NOTE = 'constraint "required" is "True"'
 
@@ -164,12 +165,32 @@ class Engine:
                                  "referenceFieldNames": list(fk.reference_fields)}))
 
 
-def _hashable(v):
-    if isinstance(v, (list, dict)):
-        import json
-
-        return json.dumps(v, sort_keys=True, default=str)
-    return v
+def validate_rows(header: list, rows, schema=None, *, name: str = "table", limit_errors: int = 1000,
+                  lookups: dict | None = None) -> Task:
+    """The exact engine over (rowNumber, cells) from anywhere (a reader's rows(), a database cursor): a Task with
+    frictionless's errors and exact counts. schema None: inferred from the first 100 rows like frictionless.
+    lookups: {(resource, (reference fields...)): set of key tuples} for foreign keys (see build_lookup)."""
+    task = Task(name=name, place=name, limit=max(0, limit_errors))
+    task.labels = list(header)
+    buffered: list = []
+    explicit = schema is not None
+    if explicit:
+        schema = load_schema(schema)
+    else:
+        rows = iter(rows)
+        for item in rows:
+            buffered.append(item)
+            if len(buffered) >= SAMPLE_ROWS:
+                break
+        schema = infer_schema_rows(list(header), [c for _, c in buffered], ("",))
+    engine = Engine(list(header), schema, task, explicit=explicit, lookups=lookups, has_header=bool(header))
+    engine.header()
+    for number, cells in buffered:
+        engine.row(number, cells)
+    for number, cells in rows:
+        engine.row(number, cells)
+    task.stats = {"rows": engine.rows, "fields": len(schema.fields) if explicit else engine.nf}
+    return task
 
 
 # -- one table ---------------------------------------------------------------------------------------------------
