@@ -133,6 +133,9 @@ CASES = {
         {"fields": [{"name": "a", "type": "integer"}, {"name": "b", "type": "integer"}], "primaryKey": ["a", "b"],
          "foreignKeys": [{"fields": ["a", "b"], "reference": {"resource": "", "fields": ["b", "a"]}}]},
         [[2, None, "foreign-key"], [3, None, "primary-key"], [3, None, "foreign-key"]]),
+    "crlf_with_blank_line": ("a,b\r\n1,2\r\n\r\n3,4\r\n", None, [[3, None, "blank-row"]]),
+    "blank_header_and_lines": ("\n\n\n", None, [[2, None, "blank-row"], [3, None, "blank-row"]]),
+    "no_final_newline": ("a,b\n1,2", None, []),
     "inference_one_bad_value_is_string": (
         "a,b\n" + "".join(f"{i},{'x' if i == 3 else i}\n" for i in range(150)) + "y,7\n", None,
         [[152, 1, "type-error"]]),
@@ -313,3 +316,14 @@ def test_fast_path_is_used_and_agrees_on_generated_data(tmp_path, monkeypatch):
                                  {"name": "b", "type": "boolean"}], "primaryKey": ["id"] if seed % 4 == 3 else []}
         both(path, schema)
     assert fastcsv.STATS.get("fast", 0) > 20 and fastcsv.STATS.get("split", 0) > 0
+
+
+def test_empty_and_header_only_files(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    task = both(tmp_path / "empty.csv").to_dict()["tasks"][0]
+    assert [e["type"] for e in task["errors"]] == ["source-error"]
+    assert task["errors"][0]["note"] == "the source is empty"
+    assert task["stats"]["md5"] == "d41d8cd98f00b204e9800998ecf8427e"
+    (tmp_path / "hdr.csv").write_text("a,b\n")
+    task = both(tmp_path / "hdr.csv").to_dict()["tasks"][0]
+    assert task["valid"] and "rows" not in task["stats"] and task["stats"]["fields"] == 2

@@ -77,7 +77,7 @@ def _print_text(report) -> None:
 
     out = sys.stdout.write
     for t in report.tasks:
-        rows = t.stats.get("rows")
+        rows = t.stats.get("rows", 0) if "bytes" in t.stats else None
         where = name(t.place)
         if t.valid:
             out(f"{where}: valid ({rows:,} rows)\n" if rows is not None else f"{where}: valid\n")

@@ -206,6 +206,8 @@ def validate_table(path: str, *, schema=None, name: str | None = None, limit_err
     try:
         opts = dict(reader_options or {})
         reader = TableReader(path, hashes=True, **opts)
+        if reader.info.size == 0:
+            raise SourceError(path, "the source is empty")
         labels = list(reader.header)
         task.labels = labels
         if explicit:
@@ -243,12 +245,17 @@ def validate_table(path: str, *, schema=None, name: str | None = None, limit_err
         task.stats = {"seconds": round(time.monotonic() - started, 3), **reader.digests(),
                       "bytes": reader.bytes_read, "fields": len(sch.fields) if explicit else engine.nf,
                       "rows": engine.rows}
+        for key in ("fields", "rows"):  # frictionless leaves out what is zero
+            if not task.stats[key]:
+                del task.stats[key]
     except SourceError as exc:
         task.add(Error(exc.code if exc.code in ("source-error", "encoding-error", "scheme-error") else "source-error",
                        note=exc.message))
+        task.stats = {"seconds": round(time.monotonic() - started, 3)}
         if reader is not None:
             task.warnings.extend(w for w in reader.warnings if w not in task.warnings)
-        task.stats = {"seconds": round(time.monotonic() - started, 3)}
+            if reader.info.size == 0:
+                task.stats.update(reader.digests())
     finally:
         if reader is not None:
             reader.close()
