@@ -17,7 +17,7 @@ import csv
 import io
 import re
 
-BLOCK_CHARS = 8 << 20
+BLOCK_CHARS = 1 << 20
 SUB_BLOCK = 64 << 10
 CACHE_MAX = 500_000
 # blocks checked column-wise / read by the exact reader, and why (for tests and the bench)
