@@ -102,6 +102,8 @@ class Check:
             self.out.add(Finding(self.check, "critical", f"no file matches {shown(self.ds.path)}",
                                  evidence={"dataset": self.ds.name}))
             return False, None
+        from zenctl.agents.data_validator.schema import SchemaError
+
         tasks, complete, mtimes, unreadable = [], True, [], []
         for path in paths:
             try:
@@ -110,38 +112,63 @@ class Check:
                 unreadable.append(f"{line(str(exc))} ({exc.code})")
                 complete = False
                 continue
+            except (SchemaError, repairs.RepairError) as exc:  # a foreign key's referenced resource
+                unreadable.append(f"{shown(path)}: foreign keys: {line(str(exc))}")
+                complete = False
+                continue
             tasks.append(task)
             mtimes.append(reader_info["mtime"])
             if reader_info["changed"]:
                 complete = False
-            if self.ds.repairs or self.ds.quarantine:
+            if (self.ds.repairs or self.ds.quarantine) and "delimiter" in reader_info:
                 self._plan_file_repairs(path, reader_info)
         self._validation_finding(tasks, unreadable)
         return complete, max(mtimes) if mtimes else None
 
-    def _validate_file(self, path: str):
-        """Validate one file, opened safely (`repairs.open_file`) and read through its descriptor."""
+    def _reader_options(self, path: str) -> dict:
         from zenctl.agents.data_validator import readers
 
         ds = self.ds
+        dialect = readers.Dialect(delimiter=ds.delimiter, header_rows=list(range(1, ds.header_rows + 1)))
+        if ds.quote:
+            dialect.quote_char = ds.quote
+        return {"format": ds.format or readers.detect_format(path), "encoding": ds.encoding, "dialect": dialect}
+
+    def _validate_file(self, path: str):
+        """Validate one file with the engine's fast path, then profile it in a second streamed pass; both read
+        it through a descriptor opened safely (`repairs.open_file`)."""
+        from zenctl.agents.data_validator import readers
+        from zenctl.agents.data_validator.validate import validate_table
+
         try:
             opened = repairs.open_file(path)
         except repairs.RepairError as exc:
             raise readers.SourceError(path, str(exc).removeprefix(f"{path}: "), "scheme-error") from None
         handle = f"/proc/self/fd/{opened.fd}"
-        dialect = readers.Dialect(delimiter=ds.delimiter, header_rows=list(range(1, ds.header_rows + 1)))
-        if ds.quote:
-            dialect.quote_char = ds.quote
         try:
-            with readers.TableReader(handle, format=ds.format or readers.detect_format(path), encoding=ds.encoding,
-                                     dialect=dialect) as reader:
-                self.profile.header = list(reader.header)
-                task = validate_rows(reader.header, self._observed(reader.rows()), self.schema, name=path,
-                                     limit_errors=ds.max_errors)
-                task.warnings = list(task.warnings or []) + [w for w in reader.warnings if w not in task.warnings]
-                info = {"mtime": reader.info.mtime_ns / 1e9, "encoding": reader.info.encoding,
-                        "delimiter": reader.dialect.delimiter or ",", "quote": reader.dialect.quote_char or '"',
-                        "format": reader.format, "changed": any("during the run" in w for w in reader.warnings)}
+            task = validate_table(handle, schema=self.schema, name=path, limit_errors=self.ds.max_errors,
+                                  lookups=self._lookups(path, handle), reader_options=self._reader_options(path))
+            task.place = path
+            for error in task.errors:
+                if isinstance(error.note, str):
+                    error.note = error.note.replace(handle, path)
+            broken = [e for e in task.errors if e.type in ("source-error", "scheme-error", "encoding-error")]
+            if broken and (broken[0].type == "scheme-error" or not task.stats.get("rows")):
+                raise readers.SourceError(path, broken[0].note or broken[0].message, broken[0].type)
+            info = {"mtime": opened.st.st_mtime, "format": self._reader_options(path)["format"],
+                    "changed": bool(broken) or any("during the run" in w for w in task.warnings)}
+            if not broken:  # read completely: the profile's pass (a file unreadable half-way is reported as such)
+                try:
+                    with readers.TableReader(handle, **self._reader_options(path)) as reader:
+                        self.profile.header = list(reader.header)
+                        for _number, cells in reader.rows():
+                            self.profile.add(cells)
+                        info.update(encoding=reader.info.encoding, delimiter=reader.dialect.delimiter or ",",
+                                    quote=reader.dialect.quote_char or '"')
+                        info["changed"] |= any("during the run" in w for w in reader.warnings)
+                except readers.SourceError as exc:
+                    task.warnings.append(f"the second read for the quality checks failed: {exc.message}")
+                    info["changed"] = True
             try:
                 now = os.stat(opened.name, dir_fd=opened.parent, follow_symlinks=False)
                 if now.st_ino != opened.st.st_ino:
@@ -155,6 +182,38 @@ class Check:
         finally:
             opened.close()
         return task, info
+
+    def _lookups(self, path: str, handle: str) -> dict:
+        """The referenced keys of the schema's foreign keys: this file's own (resource ""), or another file
+        dataset's (resource: its name)."""
+        from zenctl.agents.data_validator.schema import load_schema
+        from zenctl.agents.data_validator.validate import build_lookup
+
+        out = {}
+        for fk in self.schema.foreign_keys:
+            key = (fk.resource, tuple(fk.reference_fields))
+            if key in out:
+                continue
+            if not fk.resource:
+                out[key] = build_lookup(handle, self.schema, fk.reference_fields, self._reader_options(path))
+                continue
+            other = next((d for d in self.ctx.config.datasets if d.name == fk.resource and d.path), None)
+            if other is None:
+                continue
+            from zenctl.agents.data_validator import readers
+
+            files = readers.expand(other.path)
+            if len(files) != 1:
+                continue
+            other_check = Check(self.ctx, other, Assessment())
+            opened = repairs.open_file(files[0])
+            try:
+                out[key] = build_lookup(f"/proc/self/fd/{opened.fd}",
+                                        load_schema(other_check._schema_source(), name=other_check._schema_name()),
+                                        fk.reference_fields, other_check._reader_options(files[0]))
+            finally:
+                opened.close()
+        return out
 
     def _observed(self, rows):
         for number, cells in rows:

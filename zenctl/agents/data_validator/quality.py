@@ -57,7 +57,6 @@ class Profile:
     keys: list[list[str]] = field(default_factory=list)
     timestamp_field: str | None = None
     rows: int = 0
-    nulls: dict[str, int] = field(default_factory=dict)
     numeric: dict[str, Numeric] = field(default_factory=dict)
     distinct: dict[str, set] = field(default_factory=dict)
     distinct_capped: set[str] = field(default_factory=set)
@@ -68,56 +67,73 @@ class Profile:
 
     def __post_init__(self):
         self.names = [f.name for f in self.fields] or list(self.header)
-        self.nulls = {n: 0 for n in self.names}
+        self.null_counts = [0] * len(self.names)
+        self.missing_of = [frozenset(f.missing_values) if f.missing_values is not None else self.missing_values
+                           for f in self.fields] or [self.missing_values] * len(self.names)
         self.numeric_index = [i for i, f in enumerate(self.fields) if f.type in ("integer", "number", "year")]
         self.numeric = {self.names[i]: Numeric() for i in self.numeric_index}
+        self.numeric_of = [(i, self.numeric[self.names[i]], self.fields[i]) for i in self.numeric_index]
         self.distinct = {n: set() for n in self.distinct_of if n in self.names}
+        self.distinct_of_index = [(self.names.index(n), n, seen) for n, seen in self.distinct.items()]
         self.key_index = [[self.names.index(n) for n in key] for key in self.keys if all(n in self.names for n in key)]
         self.key_seen = [set() for _ in self.key_index]
         self.key_duplicates = [0] * len(self.key_index)
         self.key_examples = [[] for _ in self.key_index]
         self.ts_index = self.names.index(self.timestamp_field) if self.timestamp_field in self.names else None
 
+    @property
+    def nulls(self) -> dict[str, int]:
+        return dict(zip(self.names, self.null_counts))
+
     def _value(self, index: int, cell):
         """The typed value of a cell, None when missing or not castable."""
         if cell is None:
             return None
         if isinstance(cell, str):
-            fld = self.fields[index] if index < len(self.fields) else None
-            missing = fld.missing_values if fld is not None and fld.missing_values is not None else \
-                self.missing_values
-            if cell in missing:
+            if cell in self.missing_of[index]:
                 return None
-            if fld is None:
+            if index >= len(self.fields):
                 return cell
-            value, note = fld.cast(cell)
+            value, note = self.fields[index].cast(cell)
             return None if note else value
         return cell
 
     def add(self, cells: list) -> None:
+        """One row. Kept lean: it runs once per row of every dataset."""
         self.rows += 1
         width = len(cells)
-        empty = set()
-        for i, name in enumerate(self.names):
+        empty = []
+        counts, missing_of = self.null_counts, self.missing_of
+        for i in range(len(counts)):
             cell = cells[i] if i < width else None
-            if cell is None or (isinstance(cell, str) and cell in self._missing(i)):
-                self.nulls[name] += 1
-                empty.add(i)
-        for i in self.numeric_index:
-            if i < width:
-                value = self._value(i, cells[i])
-                if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+            if cell is None or (cell.__class__ is str and cell in missing_of[i]):
+                counts[i] += 1
+                empty.append(i)
+        for i, stats, fld in self.numeric_of:
+            if i >= width or i in empty:
+                continue
+            cell = cells[i]
+            if cell.__class__ is str:
+                try:
+                    x = float(cell)  # the common case; anything else (groups, a decimal comma) by the schema
+                except ValueError:
+                    value, note = fld.cast(cell)
+                    if note or value is None or isinstance(value, bool):
+                        continue
                     x = float(value)
-                    if math.isfinite(x):
-                        self.numeric[self.names[i]].add(x)
-        for name, seen in self.distinct.items():
-            i = self.names.index(name)
-            if i not in empty and name not in self.distinct_capped:
+            elif isinstance(cell, (int, float, Decimal)) and not isinstance(cell, bool):
+                x = float(cell)
+            else:
+                continue
+            if math.isfinite(x):
+                stats.add(x)
+        for i, name, seen in self.distinct_of_index:
+            if i < width and i not in empty and name not in self.distinct_capped:
                 seen.add(_hashable(cells[i]))
                 if len(seen) > MAX_DISTINCT:
                     self.distinct_capped.add(name)
         for k, index in enumerate(self.key_index):
-            if empty.intersection(index):
+            if empty and any(j in empty for j in index):
                 continue  # a key with an empty part identifies nothing (as frictionless's unique checks)
             key = tuple(_hashable(cells[i]) if i < width else None for i in index)
             digest = hashlib.blake2b(repr(key).encode("utf-8", "surrogatepass"), digest_size=12).digest()
@@ -131,11 +147,6 @@ class Profile:
             stamp = _as_datetime(self._value(self.ts_index, cells[self.ts_index]))
             if stamp and (self.newest is None or stamp > self.newest):
                 self.newest = stamp
-
-    def _missing(self, index: int) -> frozenset:
-        fld = self.fields[index] if index < len(self.fields) else None
-        return frozenset(fld.missing_values) if fld is not None and fld.missing_values is not None else \
-            self.missing_values
 
     def summary(self) -> dict:
         """What the history keeps of this run."""
