@@ -137,3 +137,35 @@ def test_a_planted_symlink_or_hard_link_is_not_read(zenctl, tmp_path):
     os.link(secret, link)
     code, run = check(zenctl, cfg, "--dataset", "orders")
     assert "hard link" in finding(run, "data:orders")["message"] and "root-only" not in json.dumps(run)
+
+
+def test_foreign_keys_to_the_same_file_and_to_another_dataset(zenctl, tmp_path):
+    customers, orders = tmp_path / "customers.csv", tmp_path / "orders.csv"
+    customers.write_bytes(b"id,name,parent\n1,a,\n2,b,1\n3,c,9\n")
+    orders.write_bytes(b"id,customer\n1,1\n2,7\n3,2\n")
+    customer_schema = {"fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"},
+                                  {"name": "parent", "type": "integer"}],
+                       "foreignKeys": [{"fields": ["parent"], "reference": {"resource": "", "fields": ["id"]}}]}
+    order_schema = {"fields": [{"name": "id", "type": "integer"}, {"name": "customer", "type": "integer"}],
+                    "foreignKeys": [{"fields": ["customer"], "reference": {"resource": "customers",
+                                                                           "fields": ["id"]}}]}
+    cfg = config(zenctl, [{"name": "customers", "path": str(customers), "schema": customer_schema},
+                          {"name": "orders", "path": str(orders), "schema": order_schema}])
+    _, run = check(zenctl, cfg)
+    for name, row in (("customers", 4), ("orders", 3)):
+        evidence = finding(run, f"data:{name}")["evidence"]
+        assert evidence["counts"] == {"foreign-key": 1}, evidence
+        assert evidence["errors"][0]["rowNumber"] == row
+
+
+def test_a_wrong_encoding_is_a_clear_finding(zenctl, tmp_path):
+    data = tmp_path / "orders.csv"
+    data.write_bytes(b"id,name,day,amount\n1,Ann,2025-04-03,1\n2,Caf\xe9,2025-04-04,2\n")
+    cfg = config(zenctl, [{"name": "orders", "path": str(data), "schema": SCHEMA, "encoding": "ascii"}])
+    code, run = check(zenctl, cfg)
+    found = finding(run, "data:orders")
+    assert code in (2, 3) and "encoding-error" in json.dumps(found) and "cannot decode" in found["message"]
+    cfg = config(zenctl, [{"name": "orders", "path": str(data), "schema": SCHEMA}], name="auto.yaml")
+    code, run = check(zenctl, cfg)  # detected: Latin-1, said so
+    found = finding(run, "data:orders")
+    assert code == 0 and "Latin-1" in found["message"]
