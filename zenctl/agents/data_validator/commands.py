@@ -7,6 +7,7 @@ import os
 import sys
 
 UNREADABLE = ("scheme-error", "source-error", "encoding-error")
+MESSAGE_MAX = 400  # characters of an error message in the text listing (--json keeps it whole)
 
 
 class _Progress:
@@ -92,7 +93,8 @@ def _print_text(report) -> None:
                 if e.field_number is not None:
                     pos.append(f"field {e.field_number}")
                 pos_text = (" ".join(pos) + ": ") if pos else ""
-                out(f"  {pos_text}{e.type}: {line(e.message)}\n")
+                message = e.message if len(e.message) <= MESSAGE_MAX else e.message[:MESSAGE_MAX] + "..."
+                out(f"  {pos_text}{e.type}: {line(message)}\n")
             if t.truncated:
                 out(f"  listing stopped after {len(t.errors):,} errors; the counts above are exact "
                     f"({t.total - len(t.errors):,} more not listed)\n")

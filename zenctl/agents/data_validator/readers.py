@@ -439,6 +439,8 @@ class TableReader:
                 yield json.loads(line)
             except json.JSONDecodeError as exc:
                 raise SourceError(self.path, f"line {n}: not valid JSON: {exc.msg}", "source-error") from None
+            except RecursionError:
+                raise SourceError(self.path, f"line {n}: JSON nested too deeply", "source-error") from None
 
     def _json_items_array(self):
         dec = json.JSONDecoder()
@@ -479,6 +481,8 @@ class TableReader:
                 continue
             try:
                 item, end = dec.raw_decode(buf, pos)
+            except RecursionError:
+                raise SourceError(self.path, "JSON nested too deeply") from None
             except json.JSONDecodeError as exc:
                 if more():
                     continue

@@ -101,7 +101,7 @@ class Field:
         """(value, None) or (None, note); a missing cell is (None, None). Frictionless's rules for each type."""
         try:
             return self._cast(cell)
-        except (ValueError, TypeError, ArithmeticError, OverflowError):
+        except (ValueError, TypeError, ArithmeticError, OverflowError, RecursionError):
             return None, self.type_note
 
     def _cast(self, cell):
@@ -460,6 +460,8 @@ def read_descriptor(path: str | Path) -> dict:
 
         try:
             return yaml.safe_load(text)
+        except RecursionError:
+            _fail(str(p), "", "not valid YAML: nested too deeply")
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}" if mark else ""
@@ -468,6 +470,8 @@ def read_descriptor(path: str | Path) -> dict:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         _fail(str(p), f"line {exc.lineno}", f"not valid JSON: {exc.msg}")
+    except RecursionError:
+        _fail(str(p), "", "not valid JSON: nested too deeply")
 
 
 def load_schema(source, *, name: str | None = None) -> Schema:
