@@ -266,3 +266,23 @@ def test_a_postgres_table_repair_and_its_undo(zenctl, pg_dsn):
     finally:
         with psycopg.connect(pg_dsn, autocommit=True) as conn:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def test_a_table_changed_after_planning_is_not_repaired(zenctl, tmp_path):
+    from zenctl.core.actions import ActionFailed, Proposal, get_kind
+
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.executemany("INSERT INTO people VALUES (?, ?)", [(1, " Ann "), (2, "Bob ")])
+    schema = {"fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"}]}
+    cfg = config(zenctl, [{"name": "people", "sqlite": str(db), "table": "people", "schema": schema,
+                           "repairs": ["trim"], "migrate": False}])
+    _, preview = check(zenctl, cfg, "--dry-run")
+    params = actions(preview, "data.trim")[0]["params"]
+    assert "updates" not in params  # the cells are recomputed at apply time, not carried (and logged) each run
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE people SET name = ' Cy ' WHERE id = 2")
+    with pytest.raises(ActionFailed, match="changed since the repair was planned"):
+        get_kind("data.trim").apply(Proposal("data.trim", "people:people", params, "test"))
+    assert _rows(db, "SELECT name FROM people ORDER BY id") == [(" Ann ",), (" Cy ",)]

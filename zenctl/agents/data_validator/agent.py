@@ -433,7 +433,7 @@ class Check:
         for repair in [r for r in repairs.ORDER if r in ds.repairs]:
             if repair == "dedupe" and ds.kind == "postgres":
                 continue  # a table with a primary key holds no exact duplicates
-            rows, key_of = self._keyed_rows(conn, key, columns)
+            rows, key_of = tables.keyed_rows(conn, ds.kind, ds.table, key, columns, ds.batch_rows)
             try:
                 changes = repairs.plan_table(columns, rows, key_of, repair, self.schema.fields, text_cols,
                                              nullable, frozenset(self.schema.missing_values))
@@ -442,9 +442,12 @@ class Check:
                 continue
             if not (changes["updates"] or changes["deletes"]):
                 continue
+            # the cells themselves are not in the plan (a notify or approve mode would log them every run):
+            # apply recomputes them in its transaction and goes ahead only if they hash as planned
             params = {"dataset": ds.name, "repair": repair, "source": ds.kind, "db": db, "table": ds.table,
                       "key": key, "columns": columns, "definition": definition.digest(),
-                      "updates": changes["updates"], "deletes": changes["deletes"],
+                      "schema": self.schema.to_dict(), "text_columns": sorted(text_cols),
+                      "nullable": sorted(nullable), "batch_rows": ds.batch_rows,
                       "digest": repairs.table_digest(changes),
                       "counts": {k: changes[k] for k in ("changed_rows", "changed_cells", "removed_rows")},
                       "samples": changes["samples"]}
@@ -456,38 +459,6 @@ class Check:
         if proposals:
             self.out.add(Finding(check, "warning", f"{self._where()}: repairs to apply: {', '.join(said)}",
                                  len(proposals), evidence={"dataset": ds.name}), proposals)
-
-    def _keyed_rows(self, conn, key: list[str], columns: list[str]):
-        """Rows of the table with their key in front, streamed; (rows without the key, key_of)."""
-        ds = self.ds
-        if ds.kind == "sqlite":
-            select = ", ".join(["rowid" if k == "rowid" else tables.qi(k) for k in key] + [tables.qi(c)
-                                                                                           for c in columns])
-            cursor = conn.execute(f"SELECT {select} FROM {tables.qi(ds.table)}")
-            width = len(key)
-            current: dict = {}
-
-            def rows():
-                while chunk := cursor.fetchmany(ds.batch_rows):
-                    for row in chunk:
-                        current["key"] = list(row[:width])
-                        yield list(row[width:])
-
-            return rows(), lambda row: current["key"]
-        from psycopg import sql
-
-        schema, name = tables.pg_split(ds.table)
-        index = [columns.index(k) for k in key]
-
-        def pg_rows():
-            with conn.cursor(name="zenctl_data_repair") as cursor:
-                cursor.itersize = ds.batch_rows
-                cursor.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(schema, name)))
-                for row in cursor:
-                    yield list(row)
-            conn.commit()
-
-        return pg_rows(), lambda row: [row[i] for i in index]
 
     def _migrations(self, definition: tables.TableDef, conn) -> None:
         if not self.ds.migrate or not self.ds.table:
@@ -513,18 +484,8 @@ class Check:
 
 
 def validate_rows(header: list, rows, schema, name: str, limit_errors: int):
-    """The exact row engine over rows from anywhere (a reader, a database cursor): a Task with frictionless's
-    errors, exact counts, and `rows` in its stats."""
+    """The engine's exact row-by-row validation over a database's rows: a Task with frictionless's errors,
+    exact counts, and `rows` in its stats."""
     from zenctl.agents.data_validator import validate
-    from zenctl.agents.data_validator.report import Task
 
-    if hasattr(validate, "validate_rows"):
-        return validate.validate_rows(header, rows, schema, name=name, limit_errors=limit_errors)
-    task = Task(name=name, place=name, limit=limit_errors)
-    task.labels = list(header)
-    engine = validate.Engine(list(header), schema, task, explicit=True, has_header=bool(header))
-    engine.header()
-    for number, cells in rows:
-        engine.row(number, cells)
-    task.stats = {"rows": engine.rows, "fields": len(schema.fields)}
-    return task
+    return validate.validate_rows(header, rows, schema, name=name, limit_errors=limit_errors)

@@ -279,3 +279,38 @@ def plain(row: list) -> list:
             value = bytes(value).hex()
         out.append(value)
     return out
+
+
+def keyed_rows(conn, source: str, table: str, key: list[str], columns: list[str], batch: int, commit: bool = True):
+    """A table's rows streamed with the key of each, (rows, key_of): `key_of(row)` is the key of the row just
+    yielded (SQLite: rowid or primary key columns read beside it; PostgreSQL: the primary key's cells). With
+    `commit` a PostgreSQL read ends its transaction when done (not inside a caller's transaction)."""
+    if source == "sqlite":
+        select = ", ".join(["rowid" if k == "rowid" else qi(k) for k in key] + [qi(c) for c in columns])
+        cursor = conn.execute(f"SELECT {select} FROM {qi(table)}")
+        width = len(key)
+        current: dict = {}
+
+        def rows():
+            while chunk := cursor.fetchmany(batch):
+                for row in chunk:
+                    current["key"] = list(row[:width])
+                    yield list(row[width:])
+
+        return rows(), lambda row: current["key"]
+    from psycopg import sql
+
+    schema, name = pg_split(table)
+    index = [columns.index(k) for k in key]
+    listed = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+
+    def pg_rows():
+        with conn.cursor(name="zenctl_data_rows") as cursor:
+            cursor.itersize = batch
+            cursor.execute(sql.SQL("SELECT {} FROM {}").format(listed, sql.Identifier(schema, name)))
+            for row in cursor:
+                yield list(row)
+        if commit:
+            conn.commit()
+
+    return pg_rows(), lambda row: [row[i] for i in index]

@@ -11,8 +11,10 @@ password); the stored plan has it masked.
 
 Parameters: dataset, repair, source (file | sqlite | postgres); files: path, encoding, delimiter, quote,
 header_rows, schema, expect {size, sha256[, mtime_ns]}, output {size, sha256}, counts, samples; tables: db,
-table, key (columns identifying a row: rowid or the primary key), columns, definition (digest), updates
-[{key, column, old, new}], deletes [{key, row}], digest, counts, samples.
+table, key (columns identifying a row: rowid or the primary key), columns, definition (digest), schema,
+text_columns, nullable, batch_rows, digest (of the exact cells and rows it changes: recomputed in the
+transaction, which goes ahead only if it matches), counts, samples. The changed cells and removed rows are the
+action's before-data (for data.restore_rows), not its parameters.
 """
 
 import hashlib
@@ -125,9 +127,10 @@ class Repair(ActionKind):
                 raise ActionFailed(line(str(exc))) from None
             except OSError as exc:
                 raise ActionFailed(f"{shown(p['path'])}: {exc.strerror or exc}") from None
-        else:
-            apply_rows(proposal, p["updates"], [], p["deletes"])
-        return Applied(f"{WHAT[p['repair']]}: done in {where(p)}: {_counts(p)}")
+            return Applied(f"{WHAT[p['repair']]}: done in {where(p)}: {_counts(p)}")
+        changes = apply_rows(proposal, planned=True)
+        return Applied(f"{WHAT[p['repair']]}: done in {where(p)}: {_counts(p)}",
+                       {"updates": changes["updates"], "deletes": changes["deletes"]})
 
     def verify(self, proposal: Proposal) -> str | None:
         p = proposal.params
@@ -147,13 +150,15 @@ class Repair(ActionKind):
             f"{shown(p['path'])} does not hold the repaired content (changed again since?)"
 
     def undo(self, action: dict, check: bool = True) -> Proposal | str | None:
-        p = action["params"]
+        p, before = action["params"], action.get("before") or {}
         if p["source"] == "file":
             return None  # the snapshot store has the original
+        if "updates" not in before:
+            return f"action {action['id']} recorded no changed rows; nothing to put back"
         params = {"undo": action["id"], "dataset": p["dataset"], "source": p["source"], "db": p["db"],
                   "table": p["table"], "key": p["key"], "columns": p["columns"], "repair": p["repair"],
-                  "updates": [{**u, "old": u["new"], "new": u["old"]} for u in p["updates"]],
-                  "inserts": p["deletes"]}
+                  "updates": [{**u, "old": u["new"], "new": u["old"]} for u in before["updates"]],
+                  "inserts": before["deletes"]}
         return Proposal("data.restore_rows", action["target"], params,
                         f"rollback of {action['id']} ({action['kind']} {action['target']}, {action['finished']})",
                         f"rollback:{action['id']}", context=db_context(p))
@@ -179,16 +184,35 @@ def _key_clause(key: list[str], placeholder: str) -> str:
     return " AND ".join(f"{'rowid' if k == 'rowid' else tables.qi(k)} = {placeholder}" for k in key)
 
 
-def apply_rows(proposal: Proposal, updates: list[dict], inserts: list[dict], deletes: list[dict]) -> int:
-    """Change a table in one transaction: each update only where the cell still holds `old`, each delete only
-    where the row is still exactly as planned, inserts as recorded. ActionFailed (nothing changed) otherwise."""
+def apply_rows(proposal: Proposal, planned: bool = False) -> dict:
+    """Change a table in one transaction. `planned` (a repair): the changes are computed again from the table
+    inside the transaction (writers locked out) and applied only if they hash as planned; else (an undo) the
+    proposal's `updates` and `inserts`. Each update only where the cell still holds `old`, each delete only where
+    the row is still exactly as read. ActionFailed, nothing changed, otherwise. Returns the changes made."""
     p = proposal.params
     if p["source"] == "sqlite":
-        return _sqlite_rows(p, updates, inserts, deletes)
-    return _pg_rows(proposal, updates, inserts, deletes)
+        return _sqlite_rows(p, planned)
+    return _pg_rows(proposal, planned)
 
 
-def _sqlite_rows(p: dict, updates, inserts, deletes) -> int:
+def _recompute(p: dict, conn) -> dict:
+    """The planned repair's changes as the table holds now (inside the caller's transaction)."""
+    from zenctl.agents.data_validator.schema import load_schema
+
+    schema = load_schema(p["schema"], name=f"dataset {p['dataset']} schema")
+    rows, key_of = tables.keyed_rows(conn, p["source"], p["table"], p["key"], p["columns"], p["batch_rows"],
+                                     commit=False)
+    try:
+        changes = repairs.plan_table(p["columns"], rows, key_of, p["repair"], schema.fields, set(p["text_columns"]),
+                                     set(p["nullable"]), frozenset(schema.missing_values))
+    except repairs.RepairError as exc:
+        raise ActionFailed(str(exc)) from None
+    if repairs.table_digest(changes) != p["digest"]:
+        raise ActionFailed(f"table {p['table']} changed since the repair was planned; nothing changed")
+    return changes
+
+
+def _sqlite_rows(p: dict, planned: bool) -> dict:
     import sqlite3
 
     try:
@@ -198,19 +222,16 @@ def _sqlite_rows(p: dict, updates, inserts, deletes) -> int:
     table, key = tables.qi(p["table"]), p["key"]
     try:
         conn.execute("BEGIN IMMEDIATE")
-        for u in updates:
+        changes = _recompute(p, conn) if planned else {"updates": p["updates"], "deletes": []}
+        inserts = [] if planned else p["inserts"]
+        for u in changes["updates"]:
             cur = conn.execute(f"UPDATE {table} SET {tables.qi(u['column'])} = ? WHERE {_key_clause(key, '?')} "
                                f"AND {tables.qi(u['column'])} IS ?", (u["new"], *u["key"], u["old"]))
             if cur.rowcount != 1:
                 raise ActionFailed(f"row {u['key']} column {u['column']} changed since it was planned; nothing "
                                    "changed")
         columns = ["rowid", *p["columns"]] if key == ["rowid"] else p["columns"]
-        for d in deletes:
-            got = conn.execute(f"SELECT {', '.join(tables.qi(c) if c != 'rowid' else c for c in columns)} FROM "
-                               f"{table} WHERE {_key_clause(key, '?')}", d["key"]).fetchone()
-            want = ([*d["key"]] if key == ["rowid"] else []) + [repairs.from_jsonable(v) for v in d["row"]]
-            if got is None or list(got) != want:
-                raise ActionFailed(f"row {d['key']} changed since it was planned; nothing changed")
+        for d in changes["deletes"]:
             conn.execute(f"DELETE FROM {table} WHERE {_key_clause(key, '?')}", d["key"])
         for i in inserts:
             values = ([*i["key"]] if key == ["rowid"] else []) + [repairs.from_jsonable(v) for v in i["row"]]
@@ -227,10 +248,10 @@ def _sqlite_rows(p: dict, updates, inserts, deletes) -> int:
         raise ActionFailed(f"{shown(p['db'])}: {exc}; nothing changed") from None
     finally:
         conn.close()
-    return len(updates) + len(deletes) + len(inserts)
+    return changes
 
 
-def _pg_rows(proposal: Proposal, updates, inserts, deletes) -> int:
+def _pg_rows(proposal: Proposal, planned: bool) -> dict:
     import psycopg
     from psycopg import sql
 
@@ -247,20 +268,22 @@ def _pg_rows(proposal: Proposal, updates, inserts, deletes) -> int:
     key_sql = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in p["key"])
     try:
         with conn.transaction():
-            for u in updates:
+            conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(ident))  # readers only
+            changes = _recompute(p, conn) if planned else {"updates": p["updates"], "deletes": []}
+            if changes["deletes"] or (not planned and p["inserts"]):
+                raise ActionFailed("row deletion and insertion are not supported on PostgreSQL tables")
+            for u in changes["updates"]:
                 cur = conn.execute(sql.SQL("UPDATE {} SET {} = %s WHERE {} AND {} IS NOT DISTINCT FROM %s").format(
                     ident, sql.Identifier(u["column"]), key_sql, sql.Identifier(u["column"])),
                     (u["new"], *u["key"], u["old"]))
                 if cur.rowcount != 1:
                     raise ActionFailed(f"row {u['key']} column {u['column']} changed since it was planned; "
                                        "nothing changed")
-            if deletes or inserts:
-                raise ActionFailed("row deletion and insertion are not supported on PostgreSQL tables")
     except psycopg.Error as exc:
         raise ActionFailed(f"{p['table']}: {tables.first_line(exc)}; nothing changed") from None
     finally:
         conn.close()
-    return len(updates)
+    return changes
 
 
 def _make(repair_name: str) -> type[Repair]:
@@ -286,8 +309,8 @@ class RestoreRows(ActionKind):
                 f"{len(p['inserts'])} removed row(s)")
 
     def apply(self, proposal: Proposal) -> Applied:
-        apply_rows(proposal, proposal.params["updates"], proposal.params["inserts"], [])
-        return Applied(self.preview(proposal).replace("put back", "put back", 1).replace("undo", "undid", 1))
+        apply_rows(proposal)
+        return Applied(self.preview(proposal).replace("undo", "undid", 1))
 
     def verify(self, proposal: Proposal) -> str | None:
         return None
