@@ -103,3 +103,34 @@ def test_infer_prints_and_writes(zenctl, tmp_path):
     assert zenctl("data", "validate", "d.csv", "--schema", "schema.json").returncode == 0
     done = zenctl("data", "infer", "nope.csv")
     assert done.returncode == 3 and done.stderr.count("\n") == 1
+
+
+def test_progress_on_a_terminal_only(zenctl, tmp_path):
+    import os
+    import pty
+    import subprocess
+
+    from tests.conftest import ZENCTL
+
+    big = tmp_path / "big.csv"
+    with open(big, "w") as out:
+        out.write("id,name\n")
+        out.write("1,abcdef\n" * 4_200_000)
+    master, slave = pty.openpty()
+    proc = subprocess.run([ZENCTL, "data", "validate", "big.csv"], cwd=tmp_path, env=zenctl.env, stdout=subprocess.PIPE,
+                          stderr=slave, timeout=300)
+    os.close(slave)
+    seen = b""
+    try:
+        while True:
+            chunk = os.read(master, 4096)
+            if not chunk:
+                break
+            seen += chunk
+    except OSError:
+        pass
+    os.close(master)
+    assert proc.returncode == 0 and b"validating..." in seen and b"% of 37,800,008 bytes" in seen
+    assert proc.stdout == b"big.csv: valid (4,200,000 rows)\n"
+    quiet = zenctl("data", "validate", "big.csv")  # stderr a pipe: no progress
+    assert quiet.returncode == 0 and quiet.stderr == ""

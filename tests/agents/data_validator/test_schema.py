@@ -67,6 +67,10 @@ def test_unreadable_descriptor_is_one_line(tmp_path):
         load_schema(bad)
     with pytest.raises(SchemaError, match="cannot read"):
         load_schema(tmp_path / "missing.json")
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"fields": ' + "[" * 100000 + "]" * 100000 + "}")
+    with pytest.raises(SchemaError, match="nested too deeply"):
+        load_schema(deep)
 
 
 def test_integer_and_number_read_like_frictionless():

@@ -230,15 +230,28 @@ def test_limit_keeps_counts_exact(tmp_path):
 
 
 def test_json_lines_and_arrays(tmp_path):
-    schema = {"fields": [{"name": "a", "type": "integer"}, {"name": "b"}]}
-    (tmp_path / "r.jsonl").write_text('{"a": 1, "b": "x"}\n{"a": "q", "b": "y"}\n\n{"b": "z", "c": 3}\n')
-    report = validate_path(str(tmp_path / "r.jsonl"), schema=schema)
-    assert triples(report) == [[3, 1, "type-error"], [4, 3, "extra-cell"]]
+    """JSON Lines as frictionless[json] 5.21.0 reads them: keys not in the header ignored, a missing key is null,
+    cells shown as text in errors, an integral float reads as integer, a blank line is a source error."""
+    schema = {"fields": [{"name": "a", "type": "integer", "constraints": {"required": True}}, {"name": "b"}]}
+    (tmp_path / "r.jsonl").write_text('{"a":1,"b":"x"}\n{"a":"q","b":"y","c":3}\n{"b":"z"}\n{"a":2.0,"b":5}\n'
+                                      '{"a":true,"b":null}\n')
+    report = both(tmp_path / "r.jsonl", schema)
+    assert triples(report) == [[3, 1, "type-error"], [4, 1, "constraint-error"], [5, 2, "type-error"],
+                               [6, 1, "type-error"]]
+    errors = report.to_dict()["tasks"][0]["errors"]
+    assert [(e["cells"], e["cell"]) for e in errors] == [(["q", "y"], "q"), (["", "z"], "None"),
+                                                         (["2.0", "5"], "5"), (["True", ""], "True")]
+    (tmp_path / "blank.jsonl").write_text('{"a":1}\n\n{"a":2}\n')
+    assert [e.type for e in validate_path(str(tmp_path / "blank.jsonl")).tasks[0].errors] == ["source-error"]
     (tmp_path / "r.json").write_text('[["a", "b"], [1, "x"], [2]]')
     assert triples(validate_path(str(tmp_path / "r.json"), schema=schema)) == [[3, 2, "missing-cell"]]
+    (tmp_path / "o.json").write_text('[{"a": 1, "b": "x"}, {"a": "y", "b": "z"}]')
+    assert triples(validate_path(str(tmp_path / "o.json"), schema=schema)) == [[3, 1, "type-error"]]
     (tmp_path / "bad.json").write_text('[{"a": 1}, {"a": ')
     report = validate_path(str(tmp_path / "bad.json"))
     assert [e.type for e in report.tasks[0].errors] == ["source-error"]
+    (tmp_path / "deep.jsonl").write_text("[" * 100000 + "]" * 100000 + "\n")
+    assert "nested too deeply" in validate_path(str(tmp_path / "deep.jsonl")).tasks[0].errors[0].note
 
 
 def test_directory_and_glob(tmp_path):

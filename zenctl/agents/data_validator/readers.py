@@ -415,10 +415,8 @@ class TableReader:
                 n += 1
                 self.rows_read += 1
                 self._row_number = n
-                if isinstance(item, dict):
-                    cells = [item.get(k) for k in self.header]
-                    cells += [v for k, v in item.items() if k not in self.header]
-                    yield n, cells
+                if isinstance(item, dict):  # keys not in the header are ignored, as frictionless does
+                    yield n, [item.get(k) for k in self.header]
                 elif isinstance(item, list):
                     yield n, item
                 else:
@@ -434,7 +432,9 @@ class TableReader:
                 return
             n += 1
             if not line.strip():
-                continue
+                if self._feed.readline() == "" and line in ("\n", "\r\n"):
+                    return  # a last empty line
+                raise SourceError(self.path, f"line {n}: not valid JSON: a blank line", "source-error")
             try:
                 yield json.loads(line)
             except json.JSONDecodeError as exc:

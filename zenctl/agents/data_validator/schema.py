@@ -125,6 +125,8 @@ class Field:
                 return bad
             if isinstance(cell, int):
                 return cell, None
+            if isinstance(cell, float) and cell.is_integer():
+                return int(cell), None
             if not isinstance(cell, str):
                 return bad
             text = cell

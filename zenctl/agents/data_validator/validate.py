@@ -27,6 +27,13 @@ def _text(v) -> str:
     return "" if v is None else str(v)
 
 
+def _shown(cells: list) -> list:
+    """Cells as frictionless shows them in an error: text (JSON values stringified, null as "")."""
+    if all(type(c) is str for c in cells):
+        return list(cells)
+    return [_text(c) for c in cells]
+
+
 class Engine:
     """The exact row-by-row checks for one table. `row(rn, cells)` adds the row's errors to the task."""
 
@@ -100,7 +107,7 @@ class Engine:
                 blank = False
                 break
         if blank:
-            add(Error("blank-row", row_number=rn, cells=list(cells)))
+            add(Error("blank-row", row_number=rn, cells=_shown(cells)))
         else:
             fields, fmiss = self.fields, self.field_missing
             for i in range(nf):
@@ -109,22 +116,23 @@ class Engine:
                     cell = cells[i]
                     if cell is None or cell in fmiss[i]:
                         if f.required:
-                            add(Error("constraint-error", REQUIRED_NOTE, rn, i + 1, f.name, list(cells), cell))
+                            add(Error("constraint-error", REQUIRED_NOTE, rn, i + 1, f.name, _shown(cells),
+                                      "None" if cell is None else cell))
                         continue
                     value, note = f.cast(cell)
                     if note is not None:
-                        add(Error("type-error", note, rn, i + 1, f.name, list(cells), cell))
+                        add(Error("type-error", note, rn, i + 1, f.name, _shown(cells), _text(cell)))
                         continue
                     values[i] = value
                     if f.checks:
                         for note in f.check(value, cell):
-                            add(Error("constraint-error", note, rn, i + 1, f.name, list(cells), cell))
+                            add(Error("constraint-error", note, rn, i + 1, f.name, _shown(cells), cell))
                 elif f.required:
-                    add(Error("constraint-error", REQUIRED_NOTE, rn, i + 1, f.name, list(cells), "None"))
+                    add(Error("constraint-error", REQUIRED_NOTE, rn, i + 1, f.name, _shown(cells), "None"))
             for i in range(n, nf):
-                add(Error("missing-cell", "", rn, i + 1, fields[i].name, list(cells), ""))
+                add(Error("missing-cell", "", rn, i + 1, fields[i].name, _shown(cells), ""))
             for i in range(nf, n):
-                add(Error("extra-cell", "", rn, i + 1, "", list(cells), cells[i]))
+                add(Error("extra-cell", "", rn, i + 1, "", _shown(cells), _text(cells[i])))
         if self.has_checks:
             self.checks(rn, cells, values)
 
@@ -141,17 +149,17 @@ class Engine:
                 seen[key] = rn
             else:
                 add(Error("unique-error", f"the same as in the row at position {first}", rn, i + 1, f.name,
-                          list(cells), cells[i] if i < len(cells) else ""))
+                          _shown(cells), cells[i] if i < len(cells) else ""))
         if self.pk:
             key = tuple(_hashable(values[i]) for i in self.pk)
             if all(v is None for v in key):
-                add(Error("primary-key", 'cells composing the primary keys are all "None"', rn, cells=list(cells)))
+                add(Error("primary-key", 'cells composing the primary keys are all "None"', rn, cells=_shown(cells)))
             else:
                 first = self.pk_seen.get(key)
                 if first is None:
                     self.pk_seen[key] = rn
                 else:
-                    add(Error("primary-key", f"the same as in the row at position {first}", rn, cells=list(cells)))
+                    add(Error("primary-key", f"the same as in the row at position {first}", rn, cells=_shown(cells)))
         for idx, fk, lookup in self.fks:
             key = tuple(_hashable(values[i]) for i in idx)
             if all(v is None for v in key):
@@ -160,7 +168,7 @@ class Engine:
                 raw = [_text(cells[i]) if i < len(cells) else "" for i in idx]
                 note = (f'for "{", ".join(fk.fields)}": values "{", ".join(raw)}" not found in the lookup table '
                         f'"{fk.resource}" as "{", ".join(fk.reference_fields)}"')
-                add(Error("foreign-key", note, rn, cells=list(cells),
+                add(Error("foreign-key", note, rn, cells=_shown(cells),
                           extra={"fieldNames": list(fk.fields), "fieldCells": raw, "referenceName": fk.resource,
                                  "referenceFieldNames": list(fk.reference_fields)}))
 
