@@ -222,6 +222,9 @@ def run(engine, reader, progress=None) -> None:
     all_missing_values = engine.missing
     rn = reader.row_number
     qb = quote.encode("utf-8")
+    rx_d, rx_q = re.escape(delim), re.escape(quote)
+    field_re = f"(?:[^{rx_q}{rx_d}\\r]*|{rx_q}(?:[^{rx_q}]|{rx_q}{rx_q})*{rx_q})"
+    well_formed = f"^{field_re}(?:{rx_d}{field_re})*$"
     read_opts = pacsv.ReadOptions(autogenerate_column_names=True, use_threads=False, block_size=64 << 20)
     conv_opts = pacsv.ConvertOptions(column_types={f"f{i}": pa.string() for i in range(nf)},
                                      strings_can_be_null=False, quoted_strings_can_be_null=False)
@@ -382,32 +385,23 @@ def run(engine, reader, progress=None) -> None:
             def line_of(g):
                 return g
         bad: dict = dict(rows_text)  # line index -> cells (None: take them from the parsed table)
-        quoted_lines = None
         if has_quote:
-            # a row with a quote is read again by Python's csv (the exact reader): a malformed quote must not
-            # make pyarrow's reading count
-            quoted_lines = {}
-            if b.count(qb) * 8 > n:
-                for j, ln in enumerate(b.split(b"\n")[:n]):
-                    if qb in ln:
-                        quoted_lines[j] = ln
-            else:
-                pos = b.find(qb)
-                last_pos, last_line = 0, 0
-                while pos >= 0:
-                    line_start = b.rfind(b"\n", 0, pos) + 1
-                    line_end = b.find(b"\n", pos)
-                    line_end = len(b) if line_end < 0 else line_end
-                    last_line += b.count(b"\n", last_pos, line_start)
-                    last_pos = line_start
-                    quoted_lines[last_line] = b[line_start:line_end]
-                    pos = b.find(qb, line_end)
-            for j, ln in quoted_lines.items():
-                cells = whole_record(ln.decode("utf-8"))
-                if cells is None:  # a quoted field runs past the line: not a block of one-line records
-                    _count("exact:open-quote")
-                    return False
-                bad[j] = cells
+            # lines in plain RFC 4180 form (fields unquoted without quotes, or quoted with doubled inner quotes)
+            # read the same in pyarrow and Python's csv; any other line with a quote is read again by Python's csv
+            # (the exact reader), must close its quotes, and goes to the exact engine with those cells
+            lines = pc.split_pattern(pa.array([b], pa.binary()), b"\n").values
+            if b.endswith(b"\n"):
+                lines = lines.slice(0, len(lines) - 1)
+            plain = pc.match_substring_regex(lines, well_formed)
+            if not pc.all(plain).as_py():
+                for j in pc.indices_nonzero(pc.invert(plain)).to_pylist():
+                    if j in bad:
+                        continue
+                    cells = whole_record(lines[j].as_py().decode("utf-8"))
+                    if cells is None:  # a quoted field runs past the line: not a block of one-line records
+                        _count("exact:open-quote")
+                        return False
+                    bad[j] = cells
         cols = []
         missing_masks = []
         if ng:
