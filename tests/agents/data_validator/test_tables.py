@@ -74,7 +74,8 @@ def test_sqlite_foreign_key_violations_and_corruption_are_found(zenctl, tmp_path
 
     broken = tmp_path / "broken.db"
     broken.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
-    cfg = config(zenctl, [{"name": "people", "sqlite": str(broken), "table": "people", "schema": SCHEMA}], name="b.yaml")
+    cfg = config(zenctl, [{"name": "people", "sqlite": str(broken), "table": "people", "schema": SCHEMA}],
+                 name="b.yaml")
     code, run = check(zenctl, cfg)
     found = finding(run, "data:people")
     assert code == 3 and found["status"] == "unknown" and "cannot read" in found["message"]

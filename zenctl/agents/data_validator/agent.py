@@ -52,7 +52,8 @@ class Check:
         try:
             self.schema = load_schema(self._schema_source(), name=self._schema_name())
         except SchemaError as exc:
-            self.out.add(Finding(self.check, "unknown", f"schema: {line(str(exc))}", evidence={"dataset": self.ds.name}))
+            self.out.add(Finding(self.check, "unknown", f"schema: {line(str(exc))}",
+                                 evidence={"dataset": self.ds.name}))
             return
         except OSError as exc:
             self.out.add(Finding(self.check, "unknown", f"schema {self._schema_name()}: {exc.strerror or exc}"))
@@ -68,6 +69,11 @@ class Check:
                 complete, mtime = self._table(), None
         except tables.DatabaseError as exc:
             self.out.add(Finding(self.check, "unknown", f"cannot read: {line(str(exc))}",
+                                 evidence={"dataset": self.ds.name, "source": self._where()}))
+            return
+        except Exception as exc:  # a database error half-way (sqlite3, psycopg): this dataset only, not the run
+            what = tables.mask_dsn(tables.first_line(exc))
+            self.out.add(Finding(self.check, "unknown", f"{self._where()}: {type(exc).__name__}: {line(what)}",
                                  evidence={"dataset": self.ds.name, "source": self._where()}))
             return
         if complete:
@@ -215,6 +221,10 @@ class Check:
                 opened.close()
         return out
 
+    def _numbered(self, rows):
+        """A database's rows as the engine takes them: numbered from 2 (the header is row 1), values plain."""
+        return self._observed((number, tables.plain(row)) for number, row in enumerate(rows, start=2))
+
     def _observed(self, rows):
         for number, cells in rows:
             self.profile.add(cells)
@@ -228,8 +238,8 @@ class Check:
             try:
                 header, rows = tables.sqlite_rows(conn, ds.table, ds.query, ds.batch_rows)
                 self.profile.header = header
-                task = validate_rows(header, self._observed(((n, tables.plain(r)) for n, r in enumerate(rows, start=2))),
-                                     self.schema, name=self._where(), limit_errors=ds.max_errors)
+                task = validate_rows(header, self._numbered(rows), self.schema, name=self._where(),
+                                     limit_errors=ds.max_errors)
                 self._validation_finding([task], [])
                 if ds.table:
                     self._sqlite_integrity(conn)
@@ -245,8 +255,8 @@ class Check:
         try:
             header, rows = tables.pg_rows(conn, ds.table, ds.batch_rows)
             self.profile.header = header
-            task = validate_rows(header, self._observed(((n, tables.plain(r)) for n, r in enumerate(rows, start=2))), self.schema,
-                                 name=self._where(), limit_errors=ds.max_errors)
+            task = validate_rows(header, self._numbered(rows), self.schema, name=self._where(),
+                                 limit_errors=ds.max_errors)
             self._validation_finding([task], [])
             self._pg_integrity(conn)
             definition = tables.pg_describe(conn, ds.table)

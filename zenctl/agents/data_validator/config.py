@@ -88,7 +88,8 @@ with warnings.catch_warnings():  # `schema` is the key users write; BaseModel's 
         schema: str | dict[str, Any] = Field(description="Table Schema: a JSON or YAML file, or inline.",
                                              examples=["/etc/zenctl/schemas/orders.json"])
         checks: Checks = Field(default_factory=Checks, description="Quality checks.", examples=[
-            {"null_rate": {"email": 0.05}, "unique_keys": [["id"]], "freshness": {"field": "updated", "max_age": "1d"}}])
+            {"null_rate": {"email": 0.05}, "unique_keys": [["id"]],
+             "freshness": {"field": "updated", "max_age": "1d"}}])
         repairs: list[Literal[REPAIRS]] = Field(  # type: ignore[valid-type]
             default_factory=list, description=f"Repairs to propose: {', '.join(REPAIRS)}.",
             examples=[["trim", "missing_values"]])

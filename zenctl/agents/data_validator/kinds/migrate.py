@@ -53,7 +53,8 @@ class Migrate(ActionKind):
     def undo(self, action: dict, check: bool = True) -> Proposal | str | None:
         p, before = action["params"], action.get("before") or {}
         if "definition" not in before:
-            return f"action {action['id']} recorded no definition to check against; revert by hand: {_sql(p['inverse'])}"
+            return (f"action {action['id']} recorded no definition to check against; revert by hand: "
+                    f"{_sql(p['inverse'])}")
         params = {"undo": action["id"], "dataset": p["dataset"], "source": p["source"], "db": p["db"],
                   "table": p["table"], "key": p["key"], "statements": p["inverse"], "expect": before["definition"],
                   "restore": before.get("saved") or {}}
