@@ -40,10 +40,23 @@ def _progress_for(path: str):
     return _Progress() if large and sys.stderr.isatty() else None
 
 
-def data_validate(path: str, schema: str | None = None, json: bool = False, limit: int = 1000,
-                  quiet: bool = False) -> int:
-    """Validate a data file, glob or Data Package; print the report (frictionless's --json shape with --json)."""
+def data_validate(path: str | None = None, schema: str | None = None, json: bool = False, limit: int | str = 1000,
+                  quiet: bool = False, config: str | None = None, db: str | None = None, dry_run: bool = False) -> int:
+    """Validate a data file, glob or Data Package; print the report (frictionless's --json shape with --json).
+    config/db/dry_run are the entry point's common options (a typer-free FAST call passes them): not used, nothing
+    here reads the config or the state."""
     from zenctl.clikit import error
+
+    if not path:
+        error("data validate: PATH is required (a data file, a glob, or a datapackage.json)")
+        return 3
+    try:
+        limit = int(limit)
+        if limit < 1:
+            raise ValueError
+    except ValueError:
+        error(f"--limit {limit!r}: must be a positive integer")
+        return 3
 
     from .readers import SourceError
     from .schema import SchemaError
@@ -102,11 +115,16 @@ def _print_text(report) -> None:
             out(f"  warning: {line(w)}\n")
 
 
-def data_infer(path: str, output: str | None = None, json: bool = True) -> int:
-    """Print (or write to `output`) a Table Schema inferred from the data file."""
+def data_infer(path: str | None = None, output: str | None = None, json: bool = True, quiet: bool = False,
+               config: str | None = None, db: str | None = None, dry_run: bool = False) -> int:
+    """Print (or write to `output`) a Table Schema inferred from the data file (the common options: unused)."""
     import json as _json
 
     from zenctl.clikit import error
+
+    if not path:
+        error("data infer: PATH is required")
+        return 3
 
     from .infer import infer_schema
     from .readers import SourceError

@@ -21,6 +21,7 @@ from .schema import Field, Schema, SchemaError, load_schema, read_descriptor
 from .schema import hashable as _hashable
 
 REQUIRED_NOTE = 'constraint "required" is "True"'
+FAST_MIN_BYTES = 512 << 10  # smaller files: the exact engine alone (importing pyarrow costs more than it saves)
 
 
 def _text(v) -> str:
@@ -204,7 +205,7 @@ def validate_rows(header: list, rows, schema=None, *, name: str = "table", limit
 # -- one table ---------------------------------------------------------------------------------------------------
 def validate_table(path: str, *, schema=None, name: str | None = None, limit_errors: int = 1000,
                    lookups: dict | None = None, reader_options: dict | None = None, progress=None,
-                   fast: bool = True) -> Task:
+                   fast: bool | None = None) -> Task:
     """Validate one data file; SourceError (could not read) and SchemaError (bad schema) become the task's error."""
     started = time.monotonic()
     base = os.path.basename(path)
@@ -235,6 +236,8 @@ def validate_table(path: str, *, schema=None, name: str | None = None, limit_err
         for rn, cells in buffered:
             engine.row(rn, cells)
         done = False
+        if fast is None:  # auto: pyarrow's import (~0.3 s) pays off only on larger files
+            fast = reader.info.size >= FAST_MIN_BYTES
         if fast and reader.format in ("csv", "tsv"):
             try:
                 from . import fastcsv
@@ -315,7 +318,7 @@ def _is_package(path: str) -> bool:
 
 
 def validate_path(path: str, *, schema=None, limit_errors: int = 1000, progress=None,
-                  reader_options: dict | None = None, fast: bool = True) -> Report:
+                  reader_options: dict | None = None, fast: bool | None = None) -> Report:
     """A data file, a directory or glob of them, or a Data Package descriptor (all resources, foreign keys across
     them). Raises SchemaError for a bad schema or descriptor; read problems are the tasks' source errors."""
     started = time.monotonic()
@@ -383,7 +386,7 @@ def _resource_options(res: dict, where: str, name: str) -> dict:
     return opts
 
 
-def _validate_package(path: str, *, limit_errors: int, progress, fast: bool) -> list[Task]:
+def _validate_package(path: str, *, limit_errors: int, progress, fast: bool | None) -> list[Task]:
     desc = read_descriptor(path)
     if not isinstance(desc, dict) or not isinstance(desc.get("resources"), list):
         raise SchemaError(path, "resources", "a Data Package needs a list of resources")
