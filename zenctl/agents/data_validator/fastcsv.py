@@ -300,6 +300,8 @@ def run(engine, reader, progress=None) -> None:
         """Check a block whose records are its lines; False when it is not such a block (the caller then reads it
         with the exact reader)."""
         nonlocal rn
+        if raw and reader.codec != "utf-8":  # the reader switched to Latin-1 mid-file: give pyarrow UTF-8
+            b = reader.decode_block(b).encode("utf-8")
         if b"\r" in b:
             if b.count(b"\r") != b.count(b"\r\n"):
                 _count("exact:cr")
