@@ -286,3 +286,27 @@ def test_a_table_changed_after_planning_is_not_repaired(zenctl, tmp_path):
     with pytest.raises(ActionFailed, match="changed since the repair was planned"):
         get_kind("data.trim").apply(Proposal("data.trim", "people:people", params, "test"))
     assert _rows(db, "SELECT name FROM people ORDER BY id") == [(" Ann ",), (" Cy ",)]
+
+
+def test_a_chain_stops_where_a_repair_waits_and_goes_on_next_run(zenctl, tmp_path):
+    """A repair that will not apply now (approve mode, the hourly budget) ends the chain for this run: what
+    follows would find the file not as planned. The next run plans it on what was left."""
+    data = tmp_path / "orders.csv"
+    data.write_bytes(b"id,name,day,amount\n1, Ann ,13/04/2025,N/A\n")
+    cfg = config(zenctl, [{**dataset(data, "trim"), "repairs": ["trim", "missing_values", "dates"]}],
+                 "policy:\n  modes:\n    data.missing_values: approve\n")
+    _, run = check(zenctl, cfg)
+    assert [(a["kind"], a["status"]) for a in run["actions"]] == [("data.trim", "applied"),
+                                                                  ("data.missing_values", "awaiting_approval")]
+    assert "then, planned again on what they leave: dates" in finding(run, "data:orders:repairs")["message"]
+    assert not [a for a in run["actions"] if a["status"] == "failed"]
+    approve_pending(zenctl, cfg)
+    _, run = check(zenctl, cfg)
+    assert [(a["kind"], a["status"]) for a in run["actions"]] == [("data.dates", "applied")]
+    assert data.read_bytes() == b"id,name,day,amount\n1,Ann,2025-04-13,\n"
+
+    budget = config(zenctl, [{**dataset(data, "trim"), "repairs": ["trim", "missing_values"]}],
+                    "policy:\n  max_auto_repairs_per_hour: 2\n", name="budget.yaml")  # 2 applied in this hour
+    data.write_bytes(b"id,name,day,amount\n1, Ann ,2025-04-13,N/A\n")
+    _, run = check(zenctl, budget)
+    assert [(a["kind"], a["status"]) for a in run["actions"]] == [("data.trim", "deferred")]

@@ -15,6 +15,7 @@ from zenctl.agents.data_validator import quality, repairs, tables
 from zenctl.agents.data_validator.config import Dataset
 from zenctl.core.actions import Proposal
 from zenctl.core.agent import Assessment, BaseAgent, Finding, RunContext
+from zenctl.core.timeutil import iso
 from zenctl.core.untrusted import line, name as shown
 
 HISTORY_KEY = "history:{}"
@@ -399,28 +400,62 @@ class Check:
         except repairs.RepairError as exc:
             self.out.add(Finding(check, "warning", f"{shown(path)}: cannot plan repairs: {line(str(exc))}"))
             return
-        proposals, said = [], []
+        proposals, said, later = [], [], []
         first = True
         for step in steps:
             if not step.changes_something:
                 continue
-            expect = {**step.input, "mtime_ns": source["mtime_ns"]} if first else dict(step.input)
+            if proposals and not self._chain_continues(proposals):
+                later.append(step.repair)
+                continue
+            # the mtime the first repair checks travels in the context: the stored plan (which an approval pins)
+            # is then the same whether a repair is planned first or behind others that applied since
+            context = {"mtime_ns": source["mtime_ns"]} if first else {}
             first = False
             params = {"dataset": ds.name, "repair": step.repair, "source": "file", "path": path,
                       "encoding": encoding, "delimiter": options.delimiter, "quote": options.quote,
-                      "header_rows": ds.header_rows, "schema": self.schema.to_dict(), "expect": expect,
+                      "header_rows": ds.header_rows, "schema": self.schema.to_dict(), "expect": dict(step.input),
                       "output": step.output, "counts": {"changed_rows": step.changed_rows,
                                                         "changed_cells": step.changed_cells,
                                                         "removed_rows": step.removed_rows},
                       "samples": step.samples}
             proposals.append(Proposal(f"data.{step.repair}", path, params,
-                                      f"{ds.name}: {step.repair} would change {shown(path)}", check))
+                                      f"{ds.name}: {step.repair} would change {shown(path)}", check, context))
             said.append(f"{step.repair} ({step.changed_cells or step.changed_rows or step.removed_rows})")
         if proposals:
-            self.out.add(Finding(check, "warning", f"{shown(path)}: repairs to apply: {', '.join(said)}",
-                                 len(proposals), evidence={"dataset": ds.name, "path": path}), proposals)
+            note = f"; then, planned again on what they leave: {', '.join(later)}" if later else ""
+            self.out.add(Finding(check, "warning", f"{shown(path)}: repairs to apply: {', '.join(said)}{note}",
+                                 len(proposals), evidence={"dataset": ds.name, "path": path, "later": later}),
+                         proposals)
         else:
             self.out.add(Finding(check, "ok", f"{shown(path)}: nothing for the repairs ({', '.join(wanted)}) to do"))
+
+    def _chain_continues(self, chain: list[Proposal]) -> bool:
+        """May the next repair of a file's chain be proposed behind the last of `chain` in this run? Only if that
+        one will apply now: its mode is auto, nothing holds it (backoff, circuit), and the host's hourly budget
+        has room for it and the automatic actions before it. Otherwise the next would find the file not as
+        planned and fail (counted against its circuit); it is planned again on the next run instead. A dry-run
+        previews the whole chain."""
+        if self.ctx.dry_run:
+            return True
+        from zenctl.core.policy import mode_for
+
+        config = self.ctx.loaded.config
+        previous = chain[-1]
+        if mode_for(previous.kind, config, self.ctx.config).mode != "auto":
+            return False
+        from zenctl.core.escalation import auto_gate
+
+        if auto_gate(self.ctx.state, config, self.ctx.agent, previous.kind, previous.target, previous.check,
+                     self.ctx.now):
+            return False
+        if not hasattr(self, "_used"):
+            self._used = self.ctx.state.conn.execute(
+                "SELECT COUNT(*) FROM actions WHERE mode = 'auto' AND status IN ('applying', 'applied', 'failed') "
+                "AND created >= ?", (iso(self.ctx.now - 3600),)).fetchone()[0]
+        automatic = [p for p in self.out.proposals + chain[:-1]
+                     if mode_for(p.kind, config, self.ctx.config).mode == "auto"]
+        return self._used + len(automatic) < config.policy.max_auto_repairs_per_hour
 
     def _plan_table_repairs(self, conn, definition: tables.TableDef) -> None:
         ds = self.ds

@@ -10,7 +10,8 @@ rollback builds a data.restore_rows action. A PostgreSQL DSN travels in the prop
 password); the stored plan has it masked.
 
 Parameters: dataset, repair, source (file | sqlite | postgres); files: path, encoding, delimiter, quote,
-header_rows, schema, expect {size, sha256[, mtime_ns]}, output {size, sha256}, counts, samples; tables: db,
+header_rows, schema, expect {size, sha256}, output {size, sha256}, counts, samples (the first repair of a
+chain also checks the file's mtime when planned, from the proposal's context); tables: db,
 table, key (columns identifying a row: rowid or the primary key), columns, definition (digest), schema,
 text_columns, nullable, batch_rows, digest (of the exact cells and rows it changes: recomputed in the
 transaction, which goes ahead only if it matches), counts, samples. The changed cells and removed rows are the
@@ -121,6 +122,8 @@ class Repair(ActionKind):
         p = proposal.params
         if p["source"] == "file":
             expect = {k: v for k, v in p["expect"].items() if k in ("size", "sha256", "mtime_ns")}
+            if "mtime_ns" in proposal.context:  # the first repair of a chain: the file's mtime when planned
+                expect["mtime_ns"] = proposal.context["mtime_ns"]
             try:
                 repairs.apply(p["path"], p["repair"], options(p), p["encoding"], expect, p["output"])
             except repairs.RepairError as exc:
