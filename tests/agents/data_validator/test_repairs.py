@@ -310,3 +310,11 @@ def test_a_chain_stops_where_a_repair_waits_and_goes_on_next_run(zenctl, tmp_pat
     data.write_bytes(b"id,name,day,amount\n1, Ann ,2025-04-13,N/A\n")
     _, run = check(zenctl, budget)
     assert [(a["kind"], a["status"]) for a in run["actions"]] == [("data.trim", "deferred")]
+
+
+def test_an_unclosed_quote_does_not_take_the_whole_file_into_memory(tmp_path, monkeypatch):
+    monkeypatch.setattr(repairs, "MAX_RECORD", 1000)
+    data = tmp_path / "orders.csv"
+    data.write_bytes(b'id,name\n1,"open\n' + b"2,x\n" * 1000)
+    with pytest.raises(repairs.RepairError, match="unclosed quote"):
+        repairs.plan(str(data), ["trim"], repairs.Options())

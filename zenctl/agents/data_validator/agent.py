@@ -19,6 +19,7 @@ from zenctl.core.timeutil import iso
 from zenctl.core.untrusted import line, name as shown
 
 HISTORY_KEY = "history:{}"
+MAX_FILES = 1000  # files of one dataset checked per run (a glob can match a whole tree)
 
 
 class DataValidatorAgent(BaseAgent):
@@ -105,6 +106,8 @@ class Check:
         from zenctl.agents.data_validator import readers
 
         paths = readers.expand(self.ds.path)
+        skipped = max(0, len(paths) - MAX_FILES)
+        paths = paths[:MAX_FILES]
         if not paths:
             self.out.add(Finding(self.check, "critical", f"no file matches {shown(self.ds.path)}",
                                  evidence={"dataset": self.ds.name}))
@@ -129,6 +132,10 @@ class Check:
                 complete = False
             if (self.ds.repairs or self.ds.quarantine) and "delimiter" in reader_info:
                 self._plan_file_repairs(path, reader_info)
+        if skipped and tasks:
+            tasks[-1].warnings.append(f"{skipped} more file(s) match {shown(self.ds.path)}: only the first "
+                                      f"{MAX_FILES} (sorted by name) were checked")
+            complete = False
         self._validation_finding(tasks, unreadable)
         return complete, max(mtimes) if mtimes else None
 

@@ -211,17 +211,24 @@ def sniff_encoding(head: bytes, configured: str | None) -> str:
     return "utf-8"
 
 
+MAX_RECORD = 16 << 20  # characters one record may span (an unclosed quote would otherwise take the whole file)
+
+
 def records(text: Iterator[str], quote: str) -> Iterator[str]:
     """Whole CSV records (line endings kept): lines joined while a quoted cell is open."""
-    pending, quotes = "", 0
+    parts, size, quotes = [], 0, 0
     for line in text:
-        pending += line
+        parts.append(line)
+        size += len(line)
         quotes += line.count(quote) if quote else 0
         if quotes % 2 == 0:
-            yield pending
-            pending, quotes = "", 0
-    if pending:
-        yield pending
+            yield "".join(parts)
+            parts, size, quotes = [], 0, 0
+        elif size > MAX_RECORD:
+            raise RepairError(f"a record longer than {MAX_RECORD >> 20} Mi characters (an unclosed quote?); not "
+                              "repairing this file")
+    if parts:
+        yield "".join(parts)
 
 
 def _split_ending(record: str) -> tuple[str, str]:
