@@ -318,3 +318,35 @@ def test_an_unclosed_quote_does_not_take_the_whole_file_into_memory(tmp_path, mo
     data.write_bytes(b'id,name\n1,"open\n' + b"2,x\n" * 1000)
     with pytest.raises(repairs.RepairError, match="unclosed quote"):
         repairs.plan(str(data), ["trim"], repairs.Options())
+
+
+def test_a_file_swapped_for_a_symlink_after_planning_is_not_followed(tmp_path):
+    """The dataset's directory belongs to someone else, who swaps the planned file for a link to root's file."""
+    from zenctl.core.actions import ActionFailed, Proposal, get_kind
+
+    data = tmp_path / "orders.csv"
+    data.write_bytes(b"id,name,day,amount\n1, Ann ,2025-04-03,1\n")
+    params = _planned(data, "trim")
+    victim = tmp_path / "victim.csv"
+    victim.write_bytes(data.read_bytes())
+    data.unlink()
+    data.symlink_to(victim)
+    with pytest.raises(ActionFailed, match="symlink"):
+        get_kind("data.trim").apply(Proposal("data.trim", str(data), params, "test"))
+    assert victim.read_bytes() == b"id,name,day,amount\n1, Ann ,2025-04-03,1\n" and data.is_symlink()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 and os.environ.get("CI") != "true", reason="needs root to chown")
+def test_a_repaired_file_keeps_its_owner_and_rollback_too(zenctl, tmp_path):
+    data = tmp_path / "orders.csv"
+    original = b"id,name,day,amount\n1, Ann ,2025-04-03,1\n"
+    data.write_bytes(original)
+    os.chown(data, 65534, 65534)
+    os.chmod(data, 0o604)
+    cfg = config(zenctl, [dataset(data, "trim")])
+    _, run = check(zenctl, cfg)
+    st = data.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (65534, 65534, 0o604)
+    rollback(zenctl, cfg, actions(run)[0]["id"])
+    st = data.stat()
+    assert data.read_bytes() == original and (st.st_uid, st.st_gid, st.st_mode & 0o777) == (65534, 65534, 0o604)
