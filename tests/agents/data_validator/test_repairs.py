@@ -350,3 +350,17 @@ def test_a_repaired_file_keeps_its_owner_and_rollback_too(zenctl, tmp_path):
     rollback(zenctl, cfg, actions(run)[0]["id"])
     st = data.stat()
     assert data.read_bytes() == original and (st.st_uid, st.st_gid, st.st_mode & 0o777) == (65534, 65534, 0o604)
+
+
+def test_a_json_lines_file_is_reencoded_line_by_line(zenctl, tmp_path):
+    data = tmp_path / "events.jsonl"
+    original = '\ufeff{"id": 1, "name": "say \\"hi\\""}\r\n{"id": 2, "name": "Café"}\r\n'.encode("utf-8")
+    data.write_bytes(original)
+    schema = {"fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"}]}
+    cfg = config(zenctl, [{"name": "events", "path": str(data), "schema": schema,
+                           "repairs": ["normalize_encoding", "trim"], "quarantine": True}])
+    _, run = check(zenctl, cfg)
+    assert [a["kind"] for a in run["actions"]] == ["data.normalize_encoding"]
+    assert data.read_bytes() == '{"id": 1, "name": "say \\"hi\\""}\n{"id": 2, "name": "Café"}\n'.encode()
+    rollback(zenctl, cfg, run["actions"][0]["id"])
+    assert data.read_bytes() == original

@@ -389,7 +389,7 @@ class Check:
 
     def _plan_file_repairs(self, path: str, info: dict) -> None:
         ds = self.ds
-        if info["format"] not in ("csv", "tsv") and set(ds.repairs) - {"normalize_encoding"}:
+        if info["format"] not in ("csv", "tsv"):  # cell repairs and quarantine are for CSV and TSV
             wanted = ["normalize_encoding"] if "normalize_encoding" in ds.repairs else []
         else:
             wanted = list(ds.repairs) + (["quarantine"] if ds.quarantine else [])
@@ -397,7 +397,9 @@ class Check:
             return
         from zenctl.agents.data_validator.kinds.repair import row_failure
 
-        options = repairs.Options(delimiter=info["delimiter"], quote=info["quote"], header_rows=ds.header_rows,
+        text_only = info["format"] not in ("csv", "tsv")  # JSON: lines re-encoded, no cells, no quotes to pair
+        options = repairs.Options(delimiter=info["delimiter"], quote="" if text_only else info["quote"],
+                                  header_rows=ds.header_rows,
                                   encoding=ds.encoding, fields=self.schema.fields,
                                   missing_values=frozenset(self.schema.missing_values),
                                   row_fails=row_failure(self.schema))
