@@ -340,3 +340,22 @@ def test_empty_and_header_only_files(tmp_path):
     (tmp_path / "hdr.csv").write_text("a,b\n")
     task = both(tmp_path / "hdr.csv").to_dict()["tasks"][0]
     assert task["valid"] and "rows" not in task["stats"] and task["stats"]["fields"] == 2
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t", ";"])
+def test_fully_quoted_and_tsv_stay_on_the_fast_path(tmp_path, monkeypatch, delimiter):
+    """Plain RFC 4180 quoting (every field quoted, doubled inner quotes, delimiters inside quotes) is read by pyarrow
+    without falling back, and the errors are the exact engine's."""
+    import csv
+
+    monkeypatch.setattr(fastcsv, "BLOCK_CHARS", 16000)
+    fastcsv.STATS.clear()
+    path = tmp_path / ("q.tsv" if delimiter == "\t" else "q.csv")
+    with open(path, "w", newline="") as out:
+        w = csv.writer(out, delimiter=delimiter, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        w.writerow(["id", "name", "price"])
+        for i in range(3000):
+            w.writerow([i if i != 1500 else "x", f'say "hi"{delimiter} {i}', f"{i}.5" if i != 2500 else "n/a"])
+    report = both(path)
+    assert triples(report) == [[1502, 1, "type-error"], [2502, 3, "type-error"]]
+    assert fastcsv.STATS["fast"] >= 3 and not any(k.startswith("exact") for k in fastcsv.STATS), fastcsv.STATS
