@@ -364,3 +364,15 @@ def test_a_json_lines_file_is_reencoded_line_by_line(zenctl, tmp_path):
     assert data.read_bytes() == '{"id": 1, "name": "say \\"hi\\""}\n{"id": 2, "name": "Café"}\n'.encode()
     rollback(zenctl, cfg, run["actions"][0]["id"])
     assert data.read_bytes() == original
+
+
+def test_the_files_of_a_glob_are_repaired_under_one_finding(zenctl, tmp_path):
+    clean, padded = b"id\tname\tday\tamount\n1\tAnn\t2025-04-03\t1\n", b"id\tname\tday\tamount\n1\t Ann\t2025-04-03\t1\n"
+    for day in ("01", "02", "03"):
+        (tmp_path / f"sales-{day}.tsv").write_bytes(clean if day == "02" else padded)
+    cfg = config(zenctl, [{"name": "sales", "path": str(tmp_path / "sales-*.tsv"), "schema": SCHEMA,
+                           "repairs": ["trim"]}])
+    _, run = check(zenctl, cfg)
+    assert [f["check"] for f in run["findings"]].count("data:sales:repairs") == 1
+    assert sorted(a["target"].rsplit("/", 1)[1] for a in actions(run, "data.trim")) == ["sales-01.tsv", "sales-03.tsv"]
+    assert (tmp_path / "sales-03.tsv").read_bytes() == clean

@@ -47,6 +47,8 @@ class Check:
         self.check = f"data:{ds.name}"
         self.schema = None
         self.profile: quality.Profile | None = None
+        self.repair_notes: list[str] = []  # per file: what its repairs would do, or why they cannot be planned
+        self.planned: list[Proposal] = []  # the file repairs proposed, for the dataset's one repairs finding
 
     def run(self) -> None:
         from zenctl.agents.data_validator.schema import SchemaError, load_schema
@@ -137,6 +139,8 @@ class Check:
                                       f"{MAX_FILES} (sorted by name) were checked")
             complete = False
         self._validation_finding(tasks, unreadable)
+        if self.ds.repairs or self.ds.quarantine:
+            self._repairs_finding(list(self.ds.repairs) + (["quarantine"] if self.ds.quarantine else []))
         return complete, max(mtimes) if mtimes else None
 
     def _reader_options(self, path: str) -> dict:
@@ -407,7 +411,7 @@ class Check:
         try:
             steps, source, encoding = repairs.plan(path, wanted, options)
         except repairs.RepairError as exc:
-            self.out.add(Finding(check, "warning", f"{shown(path)}: cannot plan repairs: {line(str(exc))}"))
+            self.repair_notes.append(f"{shown(path)}: cannot plan repairs: {line(str(exc))}")
             return
         proposals, said, later = [], [], []
         first = True
@@ -433,11 +437,20 @@ class Check:
             said.append(f"{step.repair} ({step.changed_cells or step.changed_rows or step.removed_rows})")
         if proposals:
             note = f"; then, planned again on what they leave: {', '.join(later)}" if later else ""
-            self.out.add(Finding(check, "warning", f"{shown(path)}: repairs to apply: {', '.join(said)}{note}",
-                                 len(proposals), evidence={"dataset": ds.name, "path": path, "later": later}),
-                         proposals)
-        else:
-            self.out.add(Finding(check, "ok", f"{shown(path)}: nothing for the repairs ({', '.join(wanted)}) to do"))
+            self.repair_notes.append(f"{shown(path)}: repairs to apply: {', '.join(said)}{note}")
+            self.planned += proposals
+
+    def _repairs_finding(self, wanted: list[str]) -> None:
+        """One finding for the dataset's file repairs (a glob's files together): WARNING with the proposals when
+        there is something to repair or a file could not be planned, else OK."""
+        check = f"{self.check}:repairs"
+        if not self.repair_notes:
+            self.out.add(Finding(check, "ok", f"nothing for the repairs ({', '.join(wanted)}) to do"))
+            return
+        shown_notes = "; ".join(self.repair_notes[:5]) + (f"; and {len(self.repair_notes) - 5} more file(s)"
+                                                            if len(self.repair_notes) > 5 else "")
+        self.out.add(Finding(check, "warning", shown_notes, len(self.planned),
+                             evidence={"dataset": self.ds.name, "files": self.repair_notes[:100]}), self.planned)
 
     def _chain_continues(self, chain: list[Proposal]) -> bool:
         """May the next repair of a file's chain be proposed behind the last of `chain` in this run? Only if that
@@ -462,7 +475,7 @@ class Check:
             self._used = self.ctx.state.conn.execute(
                 "SELECT COUNT(*) FROM actions WHERE mode = 'auto' AND status IN ('applying', 'applied', 'failed') "
                 "AND created >= ?", (iso(self.ctx.now - 3600),)).fetchone()[0]
-        automatic = [p for p in self.out.proposals + chain[:-1]
+        automatic = [p for p in self.out.proposals + self.planned + chain[:-1]
                      if mode_for(p.kind, config, self.ctx.config).mode == "auto"]
         return self._used + len(automatic) < config.policy.max_auto_repairs_per_hour
 
