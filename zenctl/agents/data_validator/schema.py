@@ -68,6 +68,12 @@ class Field:
     descriptor: dict = dc_field(default_factory=dict)
 
     def __post_init__(self):
+        self.type_note = f'type is "{self.type}/{self.format}"'
+        self._bad = (None, self.type_note)
+        self._memo: dict = {}
+        # casts worth remembering per distinct text: dates and times repeat, and strptime is slow
+        self._memoize = self.type in ("date", "datetime", "time", "duration", "yearmonth")
+        self._plain_string = self.type == "string" and self.format in ("default", "binary")
         self._pattern = None
         c = self.constraints
         if "pattern" in c:
@@ -83,10 +89,6 @@ class Field:
         self.unique = bool(c.get("unique"))
         self.checks = [k for k in CHECK_ORDER if k in c and k != "required"]
 
-    @property
-    def type_note(self) -> str:
-        return f'type is "{self.type}/{self.format}"'
-
     def _constraint_value(self, key: str, value):
         if isinstance(value, str) and self.type not in ("string", "any"):
             cast, note = self.cast(value)
@@ -99,14 +101,28 @@ class Field:
     # -- casting ---------------------------------------------------------------------------------------------
     def cast(self, cell):
         """(value, None) or (None, note); a missing cell is (None, None). Frictionless's rules for each type."""
+        if self._plain_string and type(cell) is str:
+            return cell, None
+        if self._memoize and type(cell) is str:
+            hit = self._memo.get(cell)
+            if hit is not None:
+                return hit
+            try:
+                result = self._cast(cell)
+            except (ValueError, TypeError, ArithmeticError, OverflowError, RecursionError):
+                result = self._bad
+            if len(self._memo) >= 65536:
+                self._memo.clear()
+            self._memo[cell] = result
+            return result
         try:
             return self._cast(cell)
         except (ValueError, TypeError, ArithmeticError, OverflowError, RecursionError):
-            return None, self.type_note
+            return self._bad
 
     def _cast(self, cell):
         t = self.type
-        bad = (None, self.type_note)
+        bad = self._bad
         if cell is None:
             return None, None
         if t == "string":
@@ -168,6 +184,9 @@ class Field:
             if not isinstance(cell, str):
                 return bad
             if self.format in ("default", None):
+                if len(cell) == 10 and cell[4] == "-" and cell[7] == "-" and cell.isascii() and \
+                        (cell[:4] + cell[5:7] + cell[8:]).isdigit():
+                    return _dt.date(int(cell[:4]), int(cell[5:7]), int(cell[8:])), None  # strptime's result, faster
                 return _dt.datetime.strptime(cell, "%Y-%m-%d").date(), None
             if self.format == "any":
                 from dateutil import parser
