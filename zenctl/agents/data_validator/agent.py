@@ -526,6 +526,9 @@ class Check:
         if proposals:
             self.out.add(Finding(check, "warning", f"{self._where()}: repairs to apply: {', '.join(said)}",
                                  len(proposals), evidence={"dataset": ds.name}), proposals)
+        elif not any(f.check == check for f in self.out.findings):
+            self.out.add(Finding(check, "ok", f"{self._where()}: nothing for the repairs ({', '.join(ds.repairs)}) "
+                                              "to do"))
 
     def _migrations(self, definition: tables.TableDef, conn) -> None:
         if not self.ds.migrate or not self.ds.table:
