@@ -31,7 +31,7 @@ DISTINCT_MAX = 20_000
 _INT_RE = r"^-?[0-9]{1,18}$"
 _NUM_RE = r"^-?[0-9]{1,15}(\.[0-9]{1,15})?$"
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-_DATETIME_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2})?$"
+_DATETIME_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?$"
 _YEAR_RE = r"^[0-9]{4}$"
 
 
@@ -225,7 +225,8 @@ def run(engine, reader, progress=None) -> None:
     rx_d, rx_q = re.escape(delim), re.escape(quote)
     field_re = f"(?:[^{rx_q}{rx_d}\\r]*|{rx_q}(?:[^{rx_q}]|{rx_q}{rx_q})*{rx_q})"
     well_formed = f"^{field_re}(?:{rx_d}{field_re})*$"
-    read_opts = pacsv.ReadOptions(autogenerate_column_names=True, use_threads=False, block_size=64 << 20)
+    # the width is the schema's (named columns): pyarrow must not take it from a block's first row
+    read_opts = pacsv.ReadOptions(column_names=[f"f{i}" for i in range(nf)], use_threads=False, block_size=64 << 20)
     conv_opts = pacsv.ConvertOptions(column_types={f"f{i}": pa.string() for i in range(nf)},
                                      strings_can_be_null=False, quoted_strings_can_be_null=False)
     source = _blocks(reader, BLOCK_CHARS)
@@ -373,8 +374,6 @@ def run(engine, reader, progress=None) -> None:
             reader.note_non_ascii()
         if skipped:
             import bisect
-
-            good_lines = None
 
             def line_of(g):  # the g-th parsed row's line index
                 lo = g
