@@ -359,3 +359,36 @@ def test_fully_quoted_and_tsv_stay_on_the_fast_path(tmp_path, monkeypatch, delim
     report = both(path)
     assert triples(report) == [[1502, 1, "type-error"], [2502, 3, "type-error"]]
     assert fastcsv.STATS["fast"] >= 3 and not any(k.startswith("exact") for k in fastcsv.STATS), fastcsv.STATS
+
+
+EDGE_VALUES = {
+    "integer": ["1", "-5", "007", "+3", " 4", "1_000", "99999999999999999999", "1.0", "x", "", "-0", "\u0661\u0662"],
+    "number": ["1.5", "-2", "1e5", "inf", "NaN", "1,5", ".5", "5.", "+1.2", " 3", "1_0", "0x10", "", "1.5e400"],
+    "date": ["2023-02-03", "2023-02-30", "2023-2-3", "0001-01-01", "9999-12-31", "2024-02-29", "2023-02-29",
+             " 2023-01-01", "2023-01-01T00:00:00", "", "x"],
+    "datetime": ["2023-02-03T10:00:00", "2023-02-03T24:00:00", "2023-02-03T10:00:00Z", "2023-02-03T10:00:00+99:00",
+                 "2023-02-03T10:00:00+01:00", "2023-02-03 10:00:00", "2023-02-03T10:00", "2023-02-30T10:00:00",
+                 "2023-02-03T10:00:60", ""],
+    "time": ["10:00:00", "24:00:00", "10:00", "10:00:00Z", "1:2:3", ""],
+    "year": ["2023", "0999", "10000", "-1", "+2023", ""],
+    "boolean": ["true", "True", "TRUE", "1", "0", "false", "yes", "t", ""],
+    "string": ["a", "", "abcdef", "\u00e9", "xyz"],
+}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_column_checks_agree_on_edge_values(tmp_path, monkeypatch, seed):
+    """Each type's edge values (the ones frictionless accepts and refuses) through the column checks: the fast
+    verdicts must be the exact engine's, constraints included."""
+    monkeypatch.setattr(fastcsv, "BLOCK_CHARS", 3000)
+    r = random.Random(seed)
+    types = list(EDGE_VALUES)
+    lines = [",".join(f"c{i}" for i in range(len(types)))]
+    for _ in range(1200):
+        lines.append(",".join(r.choice(EDGE_VALUES[t]) if r.random() < 0.2 else EDGE_VALUES[t][0] for t in types))
+    path = tmp_path / "edge.csv"
+    path.write_text("\n".join(lines) + "\n")
+    constraints = {"string": {"maxLength": 3, "required": True}, "integer": {"minimum": 0}} if seed % 2 else {}
+    schema = {"fields": [{"name": f"c{i}", "type": t, "constraints": constraints.get(t, {})}
+                         for i, t in enumerate(types)]}
+    both(path, schema)
