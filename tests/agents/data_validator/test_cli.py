@@ -169,3 +169,20 @@ def test_a_wrong_encoding_is_a_clear_finding(zenctl, tmp_path):
     code, run = check(zenctl, cfg)  # detected: Latin-1, said so
     found = finding(run, "data:orders")
     assert code == 0 and "Latin-1" in found["message"]
+
+
+def test_validate_and_infer_are_wired(zenctl, tmp_path):
+    good, bad, schema = tmp_path / "good.csv", tmp_path / "bad.csv", tmp_path / "schema.json"
+    good.write_bytes(VALID)
+    bad.write_bytes(INVALID)
+    schema.write_text(json.dumps(SCHEMA))
+    assert zenctl("data", "validate", str(good), "--schema", str(schema)).returncode == 0
+    done = zenctl("data", "validate", str(bad), "--schema", str(schema), "--json", "--limit", "1")
+    report = json.loads(done.stdout)
+    assert done.returncode == 2 and report["valid"] is False and len(report["tasks"][0]["errors"]) == 1
+    assert zenctl("data", "validate", str(tmp_path / "none.csv")).returncode == 3
+    inferred = zenctl("data", "infer", str(good))
+    assert inferred.returncode == 0
+    assert [f["name"] for f in json.loads(inferred.stdout)["fields"]] == ["id", "name", "day", "amount"]
+    out = tmp_path / "inferred.json"
+    assert zenctl("data", "infer", str(good), "-o", str(out)).returncode == 0 and json.loads(out.read_text())
