@@ -392,3 +392,21 @@ def test_fast_column_checks_agree_on_edge_values(tmp_path, monkeypatch, seed):
     schema = {"fields": [{"name": f"c{i}", "type": t, "constraints": constraints.get(t, {})}
                          for i, t in enumerate(types)]}
     both(path, schema)
+
+
+def test_growth_is_said_once_in_the_report(tmp_path, monkeypatch):
+    path = tmp_path / "g.csv"
+    path.write_text("a\n" + "1\n" * 10)
+    real = TableReader.finish
+
+    def grow_then_finish(self):
+        if not getattr(self, "_grown", False):
+            self._grown = True
+            with open(path, "a") as more:
+                more.write("x\n")
+        real(self)
+
+    monkeypatch.setattr(TableReader, "finish", grow_then_finish)
+    task = validate_path(str(path)).tasks[0]
+    assert task.valid and task.stats["rows"] == 10
+    assert task.warnings == ["the file grew by 2 bytes during the run (validated the first 22 bytes)"]

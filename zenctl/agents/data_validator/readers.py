@@ -494,9 +494,10 @@ class TableReader:
 
     # -- end -------------------------------------------------------------------------------------------------
     def finish(self) -> None:
-        """After the last row: note a file that grew, shrank, vanished or was replaced during the run."""
-        if self._fh is None:
+        """After the last row: note a file that grew, shrank, vanished or was replaced during the run (once)."""
+        if self._fh is None or getattr(self, "_finished", False):
             return
+        self._finished = True
         try:
             now = os.stat(self.path)
         except OSError:

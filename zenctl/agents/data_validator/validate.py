@@ -240,8 +240,10 @@ def validate_table(path: str, *, schema=None, name: str | None = None, limit_err
             fast = reader.info.size >= FAST_MIN_BYTES
         if fast and reader.format in ("csv", "tsv"):
             try:
+                import pyarrow.csv  # noqa: F401  (a dependency; without it, the exact path alone)
+
                 from . import fastcsv
-            except ImportError:  # pyarrow missing: the exact path alone
+            except ImportError:
                 fastcsv = None
             if fastcsv is not None and fastcsv.usable(engine, reader):
                 fastcsv.run(engine, reader, progress=progress)
