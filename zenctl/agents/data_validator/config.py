@@ -41,6 +41,13 @@ class Drift(Model):
     row_change: float = Field(0.5, gt=0, description="Largest relative row-count change from the previous "
                                                      "run's count (0.5: 50%) before a warning.")
 
+    @model_validator(mode="after")
+    def _enough_history(self) -> "Drift":
+        if self.min_runs > self.history:
+            raise ValueError(f"min_runs ({self.min_runs}) is more than the history kept ({self.history}): the band "
+                             "would never be judged")
+        return self
+
 
 class Checks(Model):
     """Quality checks beyond the schema; each a WARNING when it fails."""
