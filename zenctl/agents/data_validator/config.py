@@ -22,6 +22,12 @@ class Range(Model):
     min: float | None = Field(None, description="Smallest value allowed (inclusive).")
     max: float | None = Field(None, description="Largest value allowed (inclusive).")
 
+    @model_validator(mode="after")
+    def _ordered(self) -> "Range":
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) is above max ({self.max:g})")
+        return self
+
 
 class Freshness(Model):
     """How old the newest data may be."""
