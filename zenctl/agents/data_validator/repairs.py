@@ -290,6 +290,8 @@ class _Chain:
             self.encoders.append(codecs.getincrementalencoder(enc)())
         self.row = 0
         self.last_output: str | None = None
+        self._parsed: tuple[str | None, list] = (None, [])
+        self.hints = _hints(options)
         self.dialect = {"delimiter": options.delimiter, "quotechar": options.quote or '"',
                         "quoting": csv.QUOTE_MINIMAL if options.quote else csv.QUOTE_NONE, "escapechar": None,
                         "doublequote": True, "lineterminator": "\r\n"}  # its characters are quoted in cells
@@ -331,6 +333,9 @@ class _Chain:
         body, ending = _split_ending(record)
         if header or not body:
             return record
+        hint = self.hints.get(repair, _ALWAYS)
+        if hint is None or not hint.search(body):
+            return record  # nothing in this record the repair could change: not parsed
         cells = self._cells(body)
         if cells is None:
             return record
@@ -366,11 +371,16 @@ class _Chain:
         return new
 
     def _cells(self, body: str) -> list[str] | None:
+        """The record's cells (the previous step's parse when the record came through unchanged)."""
+        if body == self._parsed[0]:
+            return list(self._parsed[1])
         try:
-            return next(csv.reader([body], delimiter=self.o.delimiter, quotechar=self.o.quote or '"',
-                                   quoting=csv.QUOTE_MINIMAL if self.o.quote else csv.QUOTE_NONE, strict=True))
+            cells = next(csv.reader([body], delimiter=self.o.delimiter, quotechar=self.o.quote or '"',
+                                    quoting=csv.QUOTE_MINIMAL if self.o.quote else csv.QUOTE_NONE, strict=True))
         except (csv.Error, StopIteration):
             return None  # a malformed record is left as it is
+        self._parsed = (body, cells)
+        return list(cells)
 
     def _field(self, index: int):
         return self.o.fields[index] if index < len(self.o.fields) else None
@@ -379,6 +389,28 @@ class _Chain:
         if len(step.samples) < SAMPLES:
             step.samples.append({"row": step.records, "before": _split_ending(before)[0][:500],
                                  "after": None if after is None else _split_ending(after)[0][:500]})
+
+
+_ALWAYS = re.compile("")
+
+
+def _hints(o: "Options") -> dict:
+    """Per repair, a pattern a record must contain for the repair to change anything in it (None: it never
+    can), so most records are not parsed at all. Loose on purpose: a false match only costs a parse."""
+    d = re.escape(o.delimiter)
+    q = re.escape(o.quote) if o.quote else ""
+    edge = f"(?:^|{d}{'|' + q if q else ''})"
+    end = f"(?:$|{d}{'|' + q if q else ''})"
+    space = "[^\\S\t]" if o.delimiter == "\t" else "\\s"
+    types = {getattr(f, "type", None) for f in o.fields}
+    tokens = "|".join(re.escape(t) for t in sorted(NA_TOKENS, key=len, reverse=True))
+    return {
+        "trim": re.compile(f"{edge}{space}|{space}{end}"),
+        "missing_values": re.compile(f"{edge}{space}*(?:{tokens}){space}*{end}"),
+        "numbers": re.compile("\\d[,. '\u00a0\u202f]\\d{3}") if types & {"integer", "number"} or not o.fields
+        else None,
+        "dates": _ALWAYS if types & {"date", "datetime"} else None,
+    }
 
 
 _TRANSFORMS = {
