@@ -377,3 +377,37 @@ def test_the_files_of_a_glob_are_repaired_under_one_finding(zenctl, tmp_path):
     assert [f["check"] for f in run["findings"]].count("data:sales:repairs") == 1
     assert sorted(a["target"].rsplit("/", 1)[1] for a in actions(run, "data.trim")) == ["sales-01.tsv", "sales-03.tsv"]
     assert (tmp_path / "sales-03.tsv").read_bytes() == clean
+
+
+def test_the_parse_hints_never_skip_a_record_a_repair_would_change(tmp_path, monkeypatch):
+    """The shortcut (not parsing records a repair cannot change) gives the same bytes as parsing every record."""
+    import csv as csvmod
+    import io
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from zenctl.agents.data_validator.schema import load_schema
+
+    cell = st.one_of(st.sampled_from(sorted(repairs.NA_TOKENS) + ["", " ", "1,234", "1 234", "13/04/2025", "x y"]),
+                     st.text(alphabet=' ,"\t\nab1-/.N\u00a0', max_size=6))
+    fields = load_schema(SCHEMA).fields
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.lists(cell, min_size=4, max_size=4), min_size=1, max_size=6), st.sampled_from([",", "\t"]))
+    def check_same(rows, delimiter):
+        out = io.StringIO()
+        writer = csvmod.writer(out, delimiter=delimiter, lineterminator="\n")
+        writer.writerow(["id", "name", "day", "amount"])
+        writer.writerows(rows)
+        data = tmp_path / "h.csv"
+        data.write_text(out.getvalue())
+        wanted = ["trim", "missing_values", "numbers", "dates"]
+        options = repairs.Options(delimiter=delimiter, fields=fields)
+        with_hints = [s.output for s in repairs.plan(str(data), wanted, options)[0]]
+        monkeypatch.setattr(repairs, "_hints", lambda o: {})
+        without = [s.output for s in repairs.plan(str(data), wanted, options)[0]]
+        monkeypatch.undo()
+        assert with_hints == without
+
+    check_same()

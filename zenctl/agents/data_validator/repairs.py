@@ -401,7 +401,7 @@ def _hints(o: "Options") -> dict:
     q = re.escape(o.quote) if o.quote else ""
     edge = f"(?:^|{d}{'|' + q if q else ''})"
     end = f"(?:$|{d}{'|' + q if q else ''})"
-    space = "[^\\S\t]" if o.delimiter == "\t" else "\\s"
+    space = "\\s"  # a whitespace delimiter (tab) only makes more records match, never fewer
     types = {getattr(f, "type", None) for f in o.fields}
     tokens = "|".join(re.escape(t) for t in sorted(NA_TOKENS, key=len, reverse=True))
     return {
