@@ -410,3 +410,19 @@ def test_growth_is_said_once_in_the_report(tmp_path, monkeypatch):
     task = validate_path(str(path)).tasks[0]
     assert task.valid and task.stats["rows"] == 10
     assert task.warnings == ["the file grew by 2 bytes during the run (validated the first 22 bytes)"]
+
+
+def test_unique_and_primary_key_name_the_latest_earlier_row(tmp_path):
+    """As frictionless 5.21.0: the note names the most recent earlier row with the value, and a unique-error's
+    cell is the value as read ("007" is 7)."""
+    path = tmp_path / "u.csv"
+    path.write_text("id,v\n7,a\n007,b\n7,c\n")
+    schema = {"fields": [{"name": "id", "type": "integer", "constraints": {"unique": True}}, {"name": "v"}],
+              "primaryKey": ["id"]}
+    errors = both(path, schema).to_dict()["tasks"][0]["errors"]
+    assert [(e["rowNumber"], e["type"], e["note"]) for e in errors] == [
+        (3, "unique-error", "the same as in the row at position 2"),
+        (3, "primary-key", "the same as in the row at position 2"),
+        (4, "unique-error", "the same as in the row at position 3"),
+        (4, "primary-key", "the same as in the row at position 3")]
+    assert errors[0]["cell"] == "7" and errors[0]["cells"] == ["007", "b"]

@@ -145,22 +145,21 @@ class Engine:
                 continue
             seen = self.unique_seen[i]
             key = _hashable(v)
-            first = seen.get(key)
-            if first is None:
-                seen[key] = rn
-            else:
-                add(Error("unique-error", f"the same as in the row at position {first}", rn, i + 1, f.name,
-                          _shown(cells), cells[i] if i < len(cells) else ""))
+            before = seen.get(key)
+            seen[key] = rn  # frictionless names the latest earlier row, not the first
+            if before is not None:
+                add(Error("unique-error", f"the same as in the row at position {before}", rn, i + 1, f.name,
+                          _shown(cells), _text(v)))  # frictionless shows the read value ("007" -> "7")
         if self.pk:
             key = tuple(_hashable(values[i]) for i in self.pk)
             if all(v is None for v in key):
                 add(Error("primary-key", 'cells composing the primary keys are all "None"', rn, cells=_shown(cells)))
             else:
-                first = self.pk_seen.get(key)
-                if first is None:
-                    self.pk_seen[key] = rn
-                else:
-                    add(Error("primary-key", f"the same as in the row at position {first}", rn, cells=_shown(cells)))
+                before = self.pk_seen.get(key)
+                self.pk_seen[key] = rn
+                if before is not None:
+                    add(Error("primary-key", f"the same as in the row at position {before}", rn,
+                              cells=_shown(cells)))
         for idx, fk, lookup in self.fks:
             key = tuple(_hashable(values[i]) for i in idx)
             if all(v is None for v in key):
