@@ -3,11 +3,11 @@ _zenctl() {
     local cur path="" word
     cur="${COMP_WORDS[COMP_CWORD]}"
     for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
-        case "$word" in add|alerts|approvals|approve|audit|check|completion|config|example|health|install|list|maintain|reject|remove|resume|rollback|run|schedule|schema|show|silence|status|stop|validate|verify) path="${path:+$path }$word" ;; esac
+        case "$word" in add|alerts|approvals|approve|audit|check|completion|config|data|deps|example|health|infer|install|list|logs|maintain|parse|reject|remove|report|resume|rollback|run|scan|schedule|schema|show|silence|status|stop|templates|validate|verify) path="${path:+$path }$word" ;; esac
     done
     local words
     case "$path" in
-        "") words="alerts approvals approve audit completion config health maintain reject resume rollback run schedule silence status stop --help --version" ;;
+        "") words="alerts approvals approve audit completion config data deps health logs maintain reject resume rollback run schedule silence status stop --help --version" ;;
         "alerts") words="list --help" ;;
         "alerts list") words="--all --db --help --json --quiet -q" ;;
         "approvals") words="list show --help" ;;
@@ -22,8 +22,20 @@ _zenctl() {
         "config schema") words="--help" ;;
         "config show") words="--config --help --json -c" ;;
         "config validate") words="--config --help --json --quiet -c -q" ;;
+        "data") words="check infer validate --help" ;;
+        "data check") words="--config --dataset --db --dry-run --help --json --quiet -c -n -q" ;;
+        "data infer") words="--help --output -o" ;;
+        "data validate") words="--help --json --limit --quiet --schema -q" ;;
+        "deps") words="scan show --help" ;;
+        "deps scan") words="--config --db --dry-run --help --json --quiet --target -c -n -q" ;;
+        "deps show") words="--config --db --help --json -c" ;;
         "health") words="check --help" ;;
         "health check") words="--config --db --dry-run --format --help --json --prom-textfile --quiet -c -n -q" ;;
+        "logs") words="parse report scan templates --help" ;;
+        "logs parse") words="--format --help --jsonl --pattern" ;;
+        "logs report") words="--db --help --json --since" ;;
+        "logs scan") words="--config --db --dry-run --help --json --quiet --source -c -n -q" ;;
+        "logs templates") words="--db --help --json --source --top" ;;
         "maintain") words="--config --db --dry-run --help --json --quiet -c -n -q" ;;
         "reject") words="--comment --config --db --help --json --quiet -c -m -q" ;;
         "resume") words="--agent --config --db --help --json --notify-only-runs --quiet -c -q" ;;

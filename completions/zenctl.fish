@@ -6,7 +6,10 @@ complete -c zenctl -n '__fish_use_subcommand' -a approve
 complete -c zenctl -n '__fish_use_subcommand' -a audit
 complete -c zenctl -n '__fish_use_subcommand' -a completion
 complete -c zenctl -n '__fish_use_subcommand' -a config
+complete -c zenctl -n '__fish_use_subcommand' -a data
+complete -c zenctl -n '__fish_use_subcommand' -a deps
 complete -c zenctl -n '__fish_use_subcommand' -a health
+complete -c zenctl -n '__fish_use_subcommand' -a logs
 complete -c zenctl -n '__fish_use_subcommand' -a maintain
 complete -c zenctl -n '__fish_use_subcommand' -a reject
 complete -c zenctl -n '__fish_use_subcommand' -a resume
@@ -85,6 +88,47 @@ complete -c zenctl -n '__fish_seen_subcommand_from config; and __fish_seen_subco
 complete -c zenctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from validate' -l quiet  # config validate
 complete -c zenctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from validate' -s c  # config validate
 complete -c zenctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from validate' -s q  # config validate
+complete -c zenctl -n '__fish_seen_subcommand_from data' -a check
+complete -c zenctl -n '__fish_seen_subcommand_from data' -a infer
+complete -c zenctl -n '__fish_seen_subcommand_from data' -a validate
+complete -c zenctl -n '__fish_seen_subcommand_from data' -l help  # data
+complete -c zenctl -n '__fish_seen_subcommand_from data; and __fish_seen_subcommand_from check' -l config  # data check
+complete -c zenctl -n '__fish_seen_subcommand_from data; and __fish_seen_subcommand_from check' -l dataset  # data check
+complete -c zenctl -n '__fish_seen_subcommand_from data; and __fish_seen_subcommand_from check' -l db  # data check
+complete -c zenctl -n '__fish_seen_subcommand_from data; and __fish_seen_subcommand_from check' -l dry-run  # data check
+complete -c zenctl -n '__fish_seen_subcommand_from data; and __fish_seen_subcommand_from check' -l help  # data check
+complete -c zenctl -n '__fish_seen_subcommand_from data; and __fish_seen_subcommand_from check' -l json  # data check
+complete -c zenctl -n '__fish_seen_subcommand_from data; and __fish_seen_subcommand_from check' -l quiet  # data check
+complete -c zenctl -n '__fish_seen_subcommand_from data; and __fish_seen_subcommand_from check' -s c  # data check
+complete -c zenctl -n '__fish_seen_subcommand_from data; and __fish_seen_subcommand_from check' -s n  # data check
+complete -c zenctl -n '__fish_seen_subcommand_from data; and __fish_seen_subcommand_from check' -s q  # data check
+complete -c zenctl -n '__fish_seen_subcommand_from data; and __fish_seen_subcommand_from infer' -l help  # data infer
+complete -c zenctl -n '__fish_seen_subcommand_from data; and __fish_seen_subcommand_from infer' -l output  # data infer
+complete -c zenctl -n '__fish_seen_subcommand_from data; and __fish_seen_subcommand_from infer' -s o  # data infer
+complete -c zenctl -n '__fish_seen_subcommand_from data; and __fish_seen_subcommand_from validate' -l help  # data validate
+complete -c zenctl -n '__fish_seen_subcommand_from data; and __fish_seen_subcommand_from validate' -l json  # data validate
+complete -c zenctl -n '__fish_seen_subcommand_from data; and __fish_seen_subcommand_from validate' -l limit  # data validate
+complete -c zenctl -n '__fish_seen_subcommand_from data; and __fish_seen_subcommand_from validate' -l quiet  # data validate
+complete -c zenctl -n '__fish_seen_subcommand_from data; and __fish_seen_subcommand_from validate' -l schema  # data validate
+complete -c zenctl -n '__fish_seen_subcommand_from data; and __fish_seen_subcommand_from validate' -s q  # data validate
+complete -c zenctl -n '__fish_seen_subcommand_from deps' -a scan
+complete -c zenctl -n '__fish_seen_subcommand_from deps' -a show
+complete -c zenctl -n '__fish_seen_subcommand_from deps' -l help  # deps
+complete -c zenctl -n '__fish_seen_subcommand_from deps; and __fish_seen_subcommand_from scan' -l config  # deps scan
+complete -c zenctl -n '__fish_seen_subcommand_from deps; and __fish_seen_subcommand_from scan' -l db  # deps scan
+complete -c zenctl -n '__fish_seen_subcommand_from deps; and __fish_seen_subcommand_from scan' -l dry-run  # deps scan
+complete -c zenctl -n '__fish_seen_subcommand_from deps; and __fish_seen_subcommand_from scan' -l help  # deps scan
+complete -c zenctl -n '__fish_seen_subcommand_from deps; and __fish_seen_subcommand_from scan' -l json  # deps scan
+complete -c zenctl -n '__fish_seen_subcommand_from deps; and __fish_seen_subcommand_from scan' -l quiet  # deps scan
+complete -c zenctl -n '__fish_seen_subcommand_from deps; and __fish_seen_subcommand_from scan' -l target  # deps scan
+complete -c zenctl -n '__fish_seen_subcommand_from deps; and __fish_seen_subcommand_from scan' -s c  # deps scan
+complete -c zenctl -n '__fish_seen_subcommand_from deps; and __fish_seen_subcommand_from scan' -s n  # deps scan
+complete -c zenctl -n '__fish_seen_subcommand_from deps; and __fish_seen_subcommand_from scan' -s q  # deps scan
+complete -c zenctl -n '__fish_seen_subcommand_from deps; and __fish_seen_subcommand_from show' -l config  # deps show
+complete -c zenctl -n '__fish_seen_subcommand_from deps; and __fish_seen_subcommand_from show' -l db  # deps show
+complete -c zenctl -n '__fish_seen_subcommand_from deps; and __fish_seen_subcommand_from show' -l help  # deps show
+complete -c zenctl -n '__fish_seen_subcommand_from deps; and __fish_seen_subcommand_from show' -l json  # deps show
+complete -c zenctl -n '__fish_seen_subcommand_from deps; and __fish_seen_subcommand_from show' -s c  # deps show
 complete -c zenctl -n '__fish_seen_subcommand_from health' -a check
 complete -c zenctl -n '__fish_seen_subcommand_from health' -l help  # health
 complete -c zenctl -n '__fish_seen_subcommand_from health; and __fish_seen_subcommand_from check' -l config  # health check
@@ -98,6 +142,34 @@ complete -c zenctl -n '__fish_seen_subcommand_from health; and __fish_seen_subco
 complete -c zenctl -n '__fish_seen_subcommand_from health; and __fish_seen_subcommand_from check' -s c  # health check
 complete -c zenctl -n '__fish_seen_subcommand_from health; and __fish_seen_subcommand_from check' -s n  # health check
 complete -c zenctl -n '__fish_seen_subcommand_from health; and __fish_seen_subcommand_from check' -s q  # health check
+complete -c zenctl -n '__fish_seen_subcommand_from logs' -a parse
+complete -c zenctl -n '__fish_seen_subcommand_from logs' -a report
+complete -c zenctl -n '__fish_seen_subcommand_from logs' -a scan
+complete -c zenctl -n '__fish_seen_subcommand_from logs' -a templates
+complete -c zenctl -n '__fish_seen_subcommand_from logs' -l help  # logs
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from parse' -l format  # logs parse
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from parse' -l help  # logs parse
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from parse' -l jsonl  # logs parse
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from parse' -l pattern  # logs parse
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from report' -l db  # logs report
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from report' -l help  # logs report
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from report' -l json  # logs report
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from report' -l since  # logs report
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from scan' -l config  # logs scan
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from scan' -l db  # logs scan
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from scan' -l dry-run  # logs scan
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from scan' -l help  # logs scan
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from scan' -l json  # logs scan
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from scan' -l quiet  # logs scan
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from scan' -l source  # logs scan
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from scan' -s c  # logs scan
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from scan' -s n  # logs scan
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from scan' -s q  # logs scan
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from templates' -l db  # logs templates
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from templates' -l help  # logs templates
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from templates' -l json  # logs templates
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from templates' -l source  # logs templates
+complete -c zenctl -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from templates' -l top  # logs templates
 complete -c zenctl -n '__fish_seen_subcommand_from maintain' -l config  # maintain
 complete -c zenctl -n '__fish_seen_subcommand_from maintain' -l db  # maintain
 complete -c zenctl -n '__fish_seen_subcommand_from maintain' -l dry-run  # maintain

@@ -63,6 +63,11 @@ agents:
     swap_warning: 100
 """
 
+# Appended to a config (after its system_health section): the other agents off, for tests of `run --due` that are
+# about one agent's slots (the dependency agent would otherwise scan zenctl's own interpreter against PyPI).
+OTHERS_OFF = "".join(f"  {name}:\n    enabled: false\n" for name in ("dependency_manager", "log_analyzer",
+                                                                      "data_validator"))
+
 
 def shift_runs(zenctl, agent: str, seconds: float) -> None:
     """Move the agent's recorded runs back in time, as if they had happened `seconds` earlier."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CALM, ZENCTL, Zenctl, shift_runs
+from tests.conftest import CALM, OTHERS_OFF, ZENCTL, Zenctl, shift_runs
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0 and os.environ.get("CI") != "true",
@@ -67,7 +67,7 @@ def shared(account, reachable_python):
 def _config(runner: Zenctl, run_as: str | None, interval: int = 300) -> None:
     text = CALM.replace("  system_health:\n", f"  system_health:\n    interval: {interval}\n"
                         + (f"    run_as: {run_as}\n" if run_as else ""))
-    runner.config(text + f"    services:\n      - name: whoami\n        command: {json.dumps(WHOAMI)}\n")
+    runner.config(text + f"    services:\n      - name: whoami\n        command: {json.dumps(WHOAMI)}\n" + OTHERS_OFF)
 
 
 def _whoami(out: dict) -> str:

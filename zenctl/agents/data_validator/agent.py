@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from zenctl.agents.data_validator import quality, repairs, tables
-from zenctl.agents.data_validator.config import Dataset
+from zenctl.agents.data_validator.config import Dataset, source_kind
 from zenctl.core.actions import Proposal
 from zenctl.core.agent import Assessment, BaseAgent, Finding, RunContext
 from zenctl.core.timeutil import iso
@@ -67,7 +67,7 @@ class Check:
             [], self.schema.fields, frozenset(self.schema.missing_values), set(c.distinct),
             [list(k) for k in c.unique_keys], c.freshness.field if c.freshness else None)
         try:
-            if self.ds.kind == "file":
+            if source_kind(self.ds) == "file":
                 complete, mtime = self._files()
             else:
                 complete, mtime = self._table(), None
@@ -97,9 +97,9 @@ class Check:
 
     def _where(self) -> str:
         ds = self.ds
-        if ds.kind == "file":
+        if source_kind(ds) == "file":
             return shown(ds.path)
-        if ds.kind == "sqlite":
+        if source_kind(ds) == "sqlite":
             return f"sqlite {shown(ds.sqlite)} " + (f"table {ds.table}" if ds.table else "query")
         return f"postgres {tables.mask_dsn(ds.postgres)} table {ds.table}"
 
@@ -245,7 +245,7 @@ class Check:
     def _table(self) -> bool:
         """Validate a database source; integrity checks, migrations and table repairs. True when read whole."""
         ds = self.ds
-        if ds.kind == "sqlite":
+        if source_kind(ds) == "sqlite":
             conn = tables.sqlite_connect(ds.sqlite)
             try:
                 header, rows = tables.sqlite_rows(conn, ds.table, ds.query, ds.batch_rows)
@@ -484,7 +484,7 @@ class Check:
         if not ds.repairs or not ds.table:
             return
         check = f"{self.check}:repairs"
-        if ds.kind == "sqlite":
+        if source_kind(ds) == "sqlite":
             key = ["rowid"] if definition.rowid else definition.primary_key
         else:
             key = definition.primary_key
@@ -496,11 +496,11 @@ class Check:
         text_cols = {c.name for c in definition.columns if repairs.text_column(c.type)}
         nullable = {c.name for c in definition.columns if not c.notnull and not c.pk}
         proposals, said = [], []
-        db = ds.sqlite if ds.kind == "sqlite" else tables.mask_dsn(ds.postgres)
+        db = ds.sqlite if source_kind(ds) == "sqlite" else tables.mask_dsn(ds.postgres)
         for repair in [r for r in repairs.ORDER if r in ds.repairs]:
-            if repair == "dedupe" and ds.kind == "postgres":
+            if repair == "dedupe" and source_kind(ds) == "postgres":
                 continue  # a table with a primary key holds no exact duplicates
-            rows, key_of = tables.keyed_rows(conn, ds.kind, ds.table, key, columns, ds.batch_rows)
+            rows, key_of = tables.keyed_rows(conn, source_kind(ds), ds.table, key, columns, ds.batch_rows)
             try:
                 changes = repairs.plan_table(columns, rows, key_of, repair, self.schema.fields, text_cols,
                                              nullable, frozenset(self.schema.missing_values))
@@ -511,14 +511,14 @@ class Check:
                 continue
             # the cells themselves are not in the plan (a notify or approve mode would log them every run):
             # apply recomputes them in its transaction and goes ahead only if they hash as planned
-            params = {"dataset": ds.name, "repair": repair, "source": ds.kind, "db": db, "table": ds.table,
+            params = {"dataset": ds.name, "repair": repair, "source": source_kind(ds), "db": db, "table": ds.table,
                       "key": key, "columns": columns, "definition": definition.digest(),
                       "schema": self.schema.to_dict(), "text_columns": sorted(text_cols),
                       "nullable": sorted(nullable), "batch_rows": ds.batch_rows,
                       "digest": repairs.table_digest(changes),
                       "counts": {k: changes[k] for k in ("changed_rows", "changed_cells", "removed_rows")},
                       "samples": changes["samples"]}
-            context = {"dsn": ds.postgres} if ds.kind == "postgres" else {}
+            context = {"dsn": ds.postgres} if source_kind(ds) == "postgres" else {}
             proposals.append(Proposal(f"data.{repair}", f"{ds.name}:{ds.table}", params,
                                       f"{ds.name}: {repair} would change table {ds.table}", check, context))
             said.append(f"{repair} ({changes['changed_cells'] or changes['removed_rows']})")
@@ -545,7 +545,7 @@ class Check:
                                                    f"{'; '.join(plan.differences)}; not proposed: {plan.refused}",
                                  evidence={"differences": plan.differences}))
             return
-        context = {"dsn": self.ds.postgres} if self.ds.kind == "postgres" else {}
+        context = {"dsn": self.ds.postgres} if source_kind(self.ds) == "postgres" else {}
         proposal = Proposal("schema.migrate", f"{self.ds.name}:{self.ds.table}", plan.params,
                             f"{self.ds.name}: table {self.ds.table} differs from its schema", check, context)
         self.out.add(Finding(check, "warning", f"{self._where()}: differs from its schema: "

@@ -179,9 +179,11 @@ with warnings.catch_warnings():  # `schema` is the key users write; BaseModel's 
                 raise ValueError("quarantine: rows are moved to a file beside the dataset; give a path source")
             return self
 
-        @property
-        def kind(self) -> str:
-            return "sqlite" if self.sqlite else "postgres" if self.postgres else "file"
+
+def source_kind(ds) -> str:
+    """A dataset's source: "file", "sqlite" or "postgres" (a function, not a property: agents read their config as a
+    view, core.configcache)."""
+    return "sqlite" if ds.sqlite else "postgres" if ds.postgres else "file"
 
 
 class DataValidatorConfig(AgentConfig):

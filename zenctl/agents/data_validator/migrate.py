@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 
 from zenctl.agents.data_validator import tables
+from zenctl.agents.data_validator.config import source_kind
 from zenctl.agents.data_validator.tables import TableDef, qi
 
 PG_TYPES = {"integer": "bigint", "number": "numeric", "string": "text", "boolean": "boolean", "date": "date",
@@ -75,7 +76,7 @@ class Plan:
 
 def plan(ds, schema, definition: TableDef, conn, resolve_table) -> Plan | None:
     """The migration that makes `definition` match `schema`, None when it matches."""
-    sqlite = ds.kind == "sqlite"
+    sqlite = source_kind(ds) == "sqlite"
     diffs, steps, refused = [], [], []
     pk = list(schema.primary_key)
     existing = {c.name: c for c in definition.columns}
@@ -232,7 +233,7 @@ def plan(ds, schema, definition: TableDef, conn, resolve_table) -> Plan | None:
     else:
         statements = [s["sql"] for s in steps]
         inverse_statements = [s["inverse"] for s in reversed(steps)]
-    params = {"dataset": ds.name, "source": ds.kind, "db": ds.sqlite if sqlite else tables.mask_dsn(ds.postgres),
+    params = {"dataset": ds.name, "source": source_kind(ds), "db": ds.sqlite if sqlite else tables.mask_dsn(ds.postgres),
               "table": ds.table, "definition": definition.digest(), "differences": diffs,
               "statements": statements, "inverse": inverse_statements, "rebuild": bool(sqlite and rebuild),
               "key": key, "save": [d["column"] for d in lossy], "lossy": [d["why"] for d in lossy]}
