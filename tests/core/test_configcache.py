@@ -26,7 +26,8 @@ def threshold(done, check: str = "cpu") -> float:
 
 def entries(zenctl) -> list[dict]:
     with sqlite3.connect(zenctl.db) as conn:
-        return [json.loads(v) for (v,) in conn.execute("SELECT value FROM agent_state WHERE agent = 'zenctl'")]
+        return [json.loads(v) for (v,) in conn.execute(
+            "SELECT value FROM agent_state WHERE agent = 'zenctl' AND key LIKE 'config:%'")]
 
 
 def test_an_unchanged_config_skips_yaml_and_pydantic_with_the_same_result(zenctl):
@@ -69,7 +70,7 @@ def test_a_forged_or_garbled_entry_is_never_used(zenctl):
     forged = dict(entry, body=json.dumps(body))
     for value in (json.dumps(forged), "{not json", json.dumps({**entry, "seal": None})):
         with sqlite3.connect(zenctl.db) as conn:
-            conn.execute("UPDATE agent_state SET value = ? WHERE agent = 'zenctl'", (value,))
+            conn.execute("UPDATE agent_state SET value = ? WHERE agent = 'zenctl' AND key LIKE 'config:%'", (value,))
         done = check(zenctl)
         assert done.returncode == 0 and "pydantic" in imports(done) and threshold(done) == 100
     assert not {"yaml", "pydantic"} & imports(check(zenctl))  # the entry was kept again, sealed

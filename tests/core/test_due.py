@@ -1,5 +1,6 @@
 """Due and stale decisions with time passed in: intervals, cron schedules, DST changes, a clock set back."""
 
+import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -97,3 +98,44 @@ def test_intervals_become_cron_fields(interval, spec):
     from zenctl.core.crontab import cron_spec
 
     assert cron_spec(interval, None) == spec
+
+
+def test_fires_kept_in_the_state_give_the_same_decisions_without_croniter(tmp_path):
+    """`run --due` keeps a schedule's fire times until the next one (remembered_fires): every decision made from
+    them equals the one croniter makes, and a changed schedule or a garbled memo is worked out again."""
+    import json
+
+    from zenctl.core.due import fires, remembered_fires
+    from zenctl.core.state import open_state
+
+    state = open_state(tmp_path / "zenctl.db")
+    try:
+        daily = Timing(schedule="0 3 * * *", grace=900)
+        start = 1_800_000_000.0
+        for now in (start, start + 60, start + 3600, start + 86400 + 7):
+            known = remembered_fires(state, "a", daily.schedule, now)
+            assert known == fires(daily.schedule, now)
+            for last in (None, now - 90000, now - 3600, now - 60, now + 7200):
+                assert is_due(daily, last, now, known=known) == is_due(daily, last, now)
+                assert next_due(daily, last, now, known=known) == next_due(daily, last, now)
+                assert stale_reason(daily, last, now, known=known) == stale_reason(daily, last, now)
+        hourly = "5 * * * *"
+        assert remembered_fires(state, "a", hourly, start) == fires(hourly, start)
+        with state.write() as conn:
+            conn.execute("UPDATE agent_state SET value = ? WHERE agent = 'zenctl' AND key = 'due:a'",
+                         (json.dumps({"schedule": hourly, "fire": "x"}),))
+        assert remembered_fires(state, "a", hourly, start) == fires(hourly, start)
+    finally:
+        state.close()
+
+
+def test_a_tick_with_nothing_due_imports_no_cron_library(zenctl):
+    from tests.conftest import CALM, OTHERS_OFF
+
+    zenctl.config(CALM.replace("  system_health:\n", "  system_health:\n    schedule: '0 0 1 1 *'\n") + OTHERS_OFF)
+    for _ in range(2):  # the first creates the state, the second keeps the validated config (core.configcache)
+        zenctl("run", "--due")
+    done = zenctl("run", "--due", "--json", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert done.returncode == 0 and json.loads(done.stdout)["agents"][0]["outcome"] == "not_due"
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "croniter" not in imported and "psutil" not in imported

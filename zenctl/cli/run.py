@@ -64,10 +64,13 @@ def _show_due(outcomes, json: bool, quiet: bool) -> int:
     """Print what `run --due` did; return the exit code (the worst run, 3 when an agent could not run)."""
     from zenctl.clikit import error, print_json, worth_printing
     from zenctl.core.agent import EXIT_CODES, worst
-    from zenctl.core.runtime import from_json
     from zenctl.core.timeutil import iso
 
-    runs = [from_json(o.run) for o in outcomes if o.run]
+    runs = []
+    if any(o.run for o in outcomes):
+        from zenctl.core.runtime import from_json  # with nothing run, the runtime (and psutil) is never imported
+
+        runs = [from_json(o.run) for o in outcomes if o.run]
     status = worst([r.status for r in runs] + ["unknown" for o in outcomes if o.outcome == "error"])
     if json:
         print_json({"status": status, "agents": [

@@ -6,19 +6,23 @@ crashing does not stop the next. Each child takes the agent's run lock and check
 agent is still due, so any number of concurrent `zenctl run --due` run each due agent once.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zenctl.core import due
 from zenctl.core import registry
-from zenctl.core.config import LoadedConfig
-from zenctl.core.runtime import RunResult
 from zenctl.errors import UsageError, ZenctlError
+
+if TYPE_CHECKING:  # a tick with nothing due imports neither the runtime nor psutil
+    from zenctl.core.config import LoadedConfig
+    from zenctl.core.runtime import RunResult
 
 
 @dataclass
@@ -94,10 +98,12 @@ def plan_due(loaded: LoadedConfig, db_path: Path, now: float) -> list[Outcome]:
                 outcomes.append(Outcome(name, "unavailable", "not available in this release"))
             else:
                 last = due.last_run(state, name)
-                if due.is_due(timing, last, now):
+                known = due.remembered_fires(state, name, timing.schedule, now) if timing.schedule else None
+                if due.is_due(timing, last, now, known=known):
                     outcomes.append(Outcome(name, "due", timing.describe()))
                 else:
-                    outcomes.append(Outcome(name, "not_due", timing.describe(), due.next_due(timing, last, now)))
+                    outcomes.append(Outcome(name, "not_due", timing.describe(),
+                                            due.next_due(timing, last, now, known=known)))
         return outcomes
     finally:
         state.close()
@@ -105,12 +111,12 @@ def plan_due(loaded: LoadedConfig, db_path: Path, now: float) -> list[Outcome]:
 
 def run_due(loaded: LoadedConfig, db_path: Path, dry_run: bool = False) -> list[Outcome]:
     """Run every enabled agent that is due, each in its own child process; report every agent."""
-    from zenctl.core.runtime import as_json
-
     outcomes = plan_due(loaded, db_path, time.time())
     for outcome in outcomes:
         if outcome.outcome != "due":
             continue
+        from zenctl.core.runtime import as_json
+
         reply = _in_child(lambda name=outcome.agent: _child_run(name, loaded, db_path, dry_run, as_json))
         if "error" in reply:
             outcome.outcome, outcome.reason = "error", reply["error"]

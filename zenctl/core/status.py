@@ -56,11 +56,12 @@ def schedule_status(state: State | None, config: Config, now: float) -> dict[str
             continue
         last = due.last_run(state, name)
         reference = last if last is not None else installed.get(name)
+        known = due.remembered_fires(state, name, timing.schedule, now) if timing.schedule else None
         if name in available or reference is not None:
-            upcoming = due.next_due(timing, last, now)
+            upcoming = due.next_due(timing, last, now, known=known)
             entry["next_due"] = iso(upcoming) if upcoming is not None else None
         entry["judged"] = reference is not None
-        entry["stale"] = due.stale_reason(timing, reference, now)
+        entry["stale"] = due.stale_reason(timing, reference, now, known=known)
     return out
 
 
