@@ -4,7 +4,7 @@ forged entry is never used."""
 
 import json
 import os
-import sqlite3
+from pathlib import Path
 
 from tests.conftest import CALM
 from zenctl.core import configcache
@@ -24,10 +24,13 @@ def threshold(done, check: str = "cpu") -> float:
     return next(f for f in json.loads(done.stdout)["findings"] if f["check"] == check)["threshold"]
 
 
+def entry_files(zenctl) -> list:
+    """The kept configs: files in the account's private directory beside the state, never rows of the state."""
+    return sorted(Path(f"{zenctl.db}.keys", f"{os.geteuid()}.used").glob("config-*.json"))
+
+
 def entries(zenctl) -> list[dict]:
-    with sqlite3.connect(zenctl.db) as conn:
-        return [json.loads(v) for (v,) in conn.execute(
-            "SELECT value FROM agent_state WHERE agent = 'zenctl' AND key LIKE 'config:%'")]
+    return [json.loads(f.read_text()) for f in entry_files(zenctl)]
 
 
 def test_an_unchanged_config_skips_yaml_and_pydantic_with_the_same_result(zenctl):
@@ -60,6 +63,18 @@ def test_a_changed_file_or_environment_is_validated_again(zenctl):
     assert wrong.returncode == 3 and "environment variable MAX_AUTO_REPAIRS_PER_HOUR='many'" in wrong.stderr
 
 
+def test_secrets_of_the_config_never_reach_the_state(zenctl):
+    """The state is readable by the agents' group; the kept config (alert keys, DSNs) is the account's alone."""
+    zenctl.config(CALM + "alerts:\n  pagerduty:\n    routing_key: s3cr3t-routing-key\n")
+    for _ in range(3):
+        check(zenctl)
+    for part in zenctl.db.parent.glob(f"{zenctl.db.name}*"):  # the file, its WAL and shared memory
+        assert not part.is_file() or b"s3cr3t-routing-key" not in part.read_bytes(), part
+    (path,) = entry_files(zenctl)
+    st = path.stat()
+    assert st.st_mode & 0o077 == 0 and path.parent.stat().st_mode & 0o077 == 0 and "s3cr3t" in path.read_text()
+
+
 def test_a_forged_or_garbled_entry_is_never_used(zenctl):
     zenctl.config(CALM)
     for _ in range(2):
@@ -68,9 +83,10 @@ def test_a_forged_or_garbled_entry_is_never_used(zenctl):
     body = json.loads(entry["body"])
     body["config"]["agents"]["system_health"]["cpu_threshold"] = 1  # what a group member might want root to see
     forged = dict(entry, body=json.dumps(body))
-    for value in (json.dumps(forged), "{not json", json.dumps({**entry, "seal": None})):
-        with sqlite3.connect(zenctl.db) as conn:
-            conn.execute("UPDATE agent_state SET value = ? WHERE agent = 'zenctl' AND key LIKE 'config:%'", (value,))
+    (path,) = entry_files(zenctl)
+    for value in (json.dumps(forged), "{not json", json.dumps({**entry, "seal": None}), "[" * 100_000,
+                  json.dumps({**entry, "seal": 1})):
+        path.write_text(value)
         done = check(zenctl)
         assert done.returncode == 0 and "pydantic" in imports(done) and threshold(done) == 100
     assert not {"yaml", "pydantic"} & imports(check(zenctl))  # the entry was kept again, sealed

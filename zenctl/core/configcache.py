@@ -1,20 +1,22 @@
-"""A validated config kept in the state, so that a cron tick whose config did not change skips YAML and pydantic
+"""A validated config kept beside the state, so that a cron tick whose config did not change skips YAML and pydantic
 (importing and building the models is most of what a tick used to cost).
 
 The entry is the validated config as JSON (`model_dump(mode="json")`), with the file's key lines and the
 environment variables that set keys, under a key that covers everything validation depends on: the file's path
-and bytes, the values of the seed's environment variables, the accounts database (the `su` and `run_as` names are
+and bytes, the values of the seed's environment variables, the accounts database (log sets' `su` names are
 checked against it), zenctl's code and installed packages, the agents the registry holds, and Python's version.
-Anything else changes nothing a validation could see. One row per account in `agent_state` (owner `zenctl`,
-which no agent may be called, since registry names are section names and `zenctl` is not one), sealed with the
-account's key (core.seals): the state is group-writable, and a config root acts on must be one root validated.
-Any problem reading or writing the entry is a miss: the config is then validated as before.
+Anything else changes nothing a validation could see. One file per account and config file in the account's
+private directory beside the state (`<state>.keys/UID.used/config-*.json`, 0600): the entry holds the whole config,
+secrets included, so it never goes into the state, which the agents' group can read; and it is sealed with the
+account's key (core.seals), so a config root acts on is one root validated. Any problem reading or writing the
+entry is a miss: the config is then validated as before.
 """
 
+import contextlib
 import hashlib
 import json
 import os
-import sqlite3
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -111,72 +113,84 @@ def _code_stamp() -> list:
     return _stamp([Path(f) for f in files]) + _stamp([Path(p) for p in sys.path if p.endswith("-packages")])
 
 
-def get(state_path: Path, path: Path | None, wanted: str) -> dict | None:
-    """The entry stored under key `wanted` by this account, or None (none, another key, not sealed by this
-    account, unreadable)."""
-    from zenctl.core.state import open_state
+MAX_ENTRY_BYTES = 8 << 20  # a config is at most 1 MiB of YAML (yamlsource.MAX_BYTES); its dump stays well below
 
+
+def _private_dir(state_path: Path) -> Path | None:
+    """This account's private directory beside the state (`<state>.keys/UID.used`, 0700, made by root for every
+    account it runs as; see core.seals), or None when it is missing or not this account's alone. The entry holds the
+    whole config, secrets included (alert keys, DSNs, index credentials), so it never goes into the state, which
+    the agents' group can read."""
+    if not os.path.isfile(state_path):
+        return None  # creating the state (and its keys) is the run's, after its checks
+    seals.ensure_own(state_path)
+    directory = seals.keys_dir(state_path) / f"{os.geteuid()}.used"
     try:
-        state = open_state(state_path, create=False)
-    except (StateError, OSError):
+        st = os.lstat(directory)
+    except OSError:
         return None
-    if state is None:
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
         return None
+    return directory
+
+
+def _entry_name(path: Path | None) -> str:
+    """One entry per config file: alternating configs (a test run beside cron's) do not evict each other."""
+    where = hashlib.sha256(str(path.absolute()).encode("utf-8", "surrogateescape")).hexdigest()[:16] if path else "-"
+    return f"config-{where}.json"
+
+
+def get(state_path: Path, path: Path | None, wanted: str) -> dict | None:
+    """The entry this account stored under key `wanted`, or None (none, another key, not sealed by this account,
+    not this account's file, unreadable: anything wrong is a miss)."""
     try:
-        row = state.conn.execute("SELECT value FROM agent_state WHERE agent = ? AND key = ?",
-                                 (OWNER, _row_key(path))).fetchone()
-    except sqlite3.Error:
-        return None
-    finally:
-        state.close()
-    try:
-        stored = json.loads(row[0]) if row else None
-        if not isinstance(stored, dict) or stored.get("key") != wanted or not isinstance(stored.get("body"), str):
+        directory = _private_dir(state_path)
+        if directory is None:
             return None
-        if seals.signer(state_path, OWNER, (wanted, stored["body"]), stored.get("seal")) != os.geteuid():
+        fd = os.open(directory / _entry_name(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_nlink != 1 or st.st_mode & 0o077:
+                return None
+            raw = handle.read(MAX_ENTRY_BYTES + 1)
+        if len(raw) > MAX_ENTRY_BYTES:
+            return None
+        stored = json.loads(raw)
+        if (not isinstance(stored, dict) or stored.get("key") != wanted or not isinstance(stored.get("body"), str)
+                or not isinstance(stored.get("seal"), str)):
+            return None
+        if seals.signer(state_path, OWNER, (wanted, stored["body"]), stored["seal"]) != os.geteuid():
             return None
         body = json.loads(stored["body"])
         return {"config": body["config"], "lines": _pairs(body["lines"]), "env": _pairs(body["env"])}
-    except (ValueError, KeyError, TypeError):
+    except Exception:  # noqa: BLE001 - a cache: whatever is wrong with it (even a RecursionError) is a miss
         return None
 
 
 def put(state_path: Path, path: Path | None, wanted: str, config: dict, lines: dict[KeyPath, int],
         env: dict[KeyPath, str]) -> None:
-    """Keep a config validated now under key `wanted`, in a state that exists (best effort: a state that cannot be
-    written only costs the next run a validation)."""
-    import time
-
-    from zenctl.core.state import open_state
-    from zenctl.core.timeutil import iso
-
+    """Keep a config validated now under key `wanted`, in this account's private directory (best effort: one
+    that cannot be written only costs the next run a validation). Written to a new file and renamed into place."""
     body = json.dumps({"config": config, "lines": [[list(k), v] for k, v in lines.items()],
                        "env": [[list(k), v] for k, v in env.items()]}, separators=(",", ":"))
     try:
-        if not os.path.isfile(state_path):
-            return  # creating the state is the run's, after its checks (who shares it, where it is)
-        sealed = seals.seal(state_path, OWNER, (wanted, body))
-        state = open_state(state_path, create=False) if sealed else None
-        if state is None:
+        directory = _private_dir(state_path)
+        sealed = seals.seal(state_path, OWNER, (wanted, body)) if directory is not None else None
+        if sealed is None:
             return
+        final = directory / _entry_name(path)
+        temporary = directory / f".{final.name}.{os.urandom(4).hex()}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
-            with state.write() as conn:
-                conn.execute(
-                    "INSERT INTO agent_state (agent, key, value, updated) VALUES (?, ?, ?, ?) ON CONFLICT (agent, key) "
-                    "DO UPDATE SET value = excluded.value, updated = excluded.updated",
-                    (OWNER, _row_key(path), json.dumps({"key": wanted, "body": body, "seal": sealed}),
-                     iso(time.time())))
-        finally:
-            state.close()
-    except (StateError, OSError, sqlite3.Error):
+            with os.fdopen(fd, "w") as handle:
+                json.dump({"key": wanted, "body": body, "seal": sealed}, handle)
+            os.replace(temporary, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+    except (StateError, OSError, ValueError):
         return
-
-
-def _row_key(path: Path | None) -> str:
-    """One row per account and config file: alternating configs (a test run beside cron's) do not evict each
-    other, and the rows stay as few as the files root validates."""
-    where = hashlib.sha256(str(path.absolute()).encode("utf-8", "surrogateescape")).hexdigest()[:16] if path else "-"
-    return f"config:{os.geteuid()}:{where}"
 
 
 def _pairs(items: list) -> dict:

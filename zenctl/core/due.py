@@ -95,30 +95,43 @@ def fires(schedule: str, now: float, zone: tzinfo | None = None) -> tuple[float,
 def remembered_fires(state, agent: str, schedule: str, now: float) -> tuple[float, float, float, float]:
     """`fires` for a `run --due` tick, kept in the state (agent_state, owner `zenctl`) until the next fire time:
     the ticks between two fire times (1,439 a day for a daily job) then need no cron arithmetic, and no croniter
-    (20 ms to import). Keyed by the schedule and the local zone ($TZ and the zone file /etc/localtime names)."""
+    (20 ms to import). Keyed by the schedule and the local zone ($TZ, and the zone file /etc/localtime is, names
+    and holds), and sealed with the account's key (core.seals): the state is group-writable, and a forged memo
+    could otherwise keep an agent from running, and from being reported stale, for as long as it said."""
     import json
 
-    zone_id = [os.environ.get("TZ", ""), os.path.realpath("/etc/localtime")]
-    key = f"due:{agent}"
-    row = state.conn.execute("SELECT value FROM agent_state WHERE agent = 'zenctl' AND key = ?", (key,)).fetchone()
+    from zenctl.core import seals
+
     try:
+        info = os.stat("/etc/localtime")
+        zone_id = [os.environ.get("TZ", ""), os.path.realpath("/etc/localtime"), info.st_ino, info.st_size,
+                   info.st_mtime_ns]
+    except OSError:
+        zone_id = [os.environ.get("TZ", ""), None]
+    key = f"due:{agent}"
+    try:
+        row = state.conn.execute("SELECT value FROM agent_state WHERE agent = 'zenctl' AND key = ?", (key,)).fetchone()
         kept = json.loads(row[0]) if row else None
-        if (isinstance(kept, dict) and kept.get("schedule") == schedule and kept.get("zone") == zone_id
-                and kept["fire"] <= now < kept["next"]):
-            return float(kept["fire"]), float(kept["start"]), float(kept["next"]), float(kept["before"])
-    except (ValueError, KeyError, TypeError):
-        pass  # anything unreadable is worked out again
+        body = kept["body"]
+        if (seals.signer(state.path, "due", (key, body), kept["seal"]) == os.geteuid()):
+            memo = json.loads(body)
+            known = tuple(float(memo[k]) for k in ("fire", "start", "next", "before"))
+            if memo["schedule"] == schedule and memo["zone"] == zone_id and known[0] <= now < known[2]:
+                return known
+    except Exception:  # noqa: BLE001 - a memo: whatever is wrong with it (even a RecursionError) is a miss
+        pass
     known = fires(schedule, now)
-    value = json.dumps({"schedule": schedule, "zone": zone_id, **dict(zip(("fire", "start", "next", "before"), known))})
+    body = json.dumps({"schedule": schedule, "zone": zone_id, **dict(zip(("fire", "start", "next", "before"), known))})
     from zenctl.core.timeutil import iso
     from zenctl.errors import StateError
 
     try:
+        value = json.dumps({"body": body, "seal": seals.seal(state.path, "due", (key, body))})
         with state.write() as conn:
             conn.execute("INSERT INTO agent_state (agent, key, value, updated) VALUES ('zenctl', ?, ?, ?) ON CONFLICT "
                          "(agent, key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
                          (key, value, iso(now)))
-    except (StateError, sqlite3.Error):
+    except (StateError, sqlite3.Error, OSError):
         pass  # a memo: the next tick works it out again
     return known
 

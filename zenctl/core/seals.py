@@ -138,6 +138,11 @@ def signer(state_path: Path, table: str, values: tuple, sealed: str | None) -> i
     return uid
 
 
+def ensure_own(state_path: Path) -> None:
+    """This account's key and private directory (`UID.used`), made when it may (root, for itself)."""
+    _key(state_path, os.geteuid())
+
+
 def mark_used(state_path: Path, what: str) -> None:
     """Record, where only this account (and root) can write, that a sealed decision was acted on: a seal proves
     who wrote a row, not that it is the newest, so an approval set back to `approved` by SQL would verify again."""
