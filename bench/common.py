@@ -43,13 +43,14 @@ def summary(name: str, runs: list[tuple[float, float, int, int]]) -> str:
 _LAUNCHER = """
 import os, sys, time
 null = os.open(os.devnull, os.O_WRONLY)
+out = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) if sys.argv[1] else null
 start = time.perf_counter()
 pid = os.fork()
 if pid == 0:
-    os.dup2(null, 1)
+    os.dup2(out, 1)
     os.dup2(null, 2)
     try:
-        os.execv(sys.argv[1], sys.argv[1:])
+        os.execv(sys.argv[2], sys.argv[2:])
     finally:
         os._exit(127)
 _, status, usage = os.wait4(pid, 0)
@@ -57,9 +58,10 @@ print(time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_max
 """
 
 
-def measure_argv(argv: list[str], env: dict[str, str]) -> tuple[float, float, int, int]:
+def measure_argv(argv: list[str], env: dict[str, str], stdout: Path | None = None,
+                 cwd: Path | None = None) -> tuple[float, float, int, int]:
     """(wall seconds, CPU seconds, peak RSS bytes, exit code) of one run of any command (a full path), from wait4
-    in a small launcher process."""
-    out = subprocess.run([sys.executable, "-S", "-E", "-c", _LAUNCHER, *argv], env=env, stdout=subprocess.PIPE,
-                         check=True, text=True).stdout.split()
+    in a small launcher process; the command's stdout goes to the file `stdout` (else nowhere)."""
+    out = subprocess.run([sys.executable, "-S", "-E", "-c", _LAUNCHER, str(stdout or ""), *argv], env=env, cwd=cwd,
+                         stdout=subprocess.PIPE, check=True, text=True).stdout.split()
     return float(out[0]), float(out[1]), int(out[2]) * 1024, int(out[3])

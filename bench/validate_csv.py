@@ -23,23 +23,8 @@ HERE = Path(__file__).resolve().parent
 PEER = HERE / ".peers" / "frictionless"
 ZENCTL = str(Path(sys.executable).with_name("zenctl"))
 DEFAULT_GEN = "/work/shared/bench/gen/orders_csv.py"
-
-_LAUNCHER = """
-import os, sys, time
-out = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-null = os.open(os.devnull, os.O_WRONLY)
-start = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    os.dup2(out, 1)
-    os.dup2(null, 2)
-    try:
-        os.execv(sys.argv[2], sys.argv[2:])
-    finally:
-        os._exit(127)
-_, status, usage = os.wait4(pid, 0)
-print(time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
-"""
+sys.path.insert(0, str(HERE))
+from common import measure_argv  # noqa: E402
 
 
 def peer() -> str:
@@ -53,9 +38,7 @@ def peer() -> str:
 def measure(argv: list[str], out: Path, env: dict) -> tuple[float, float, int, int]:
     """(wall s, CPU s, peak RSS bytes, exit code); run in the file's folder (frictionless refuses absolute paths
     as unsafe), the command's stdout going to `out`."""
-    res = subprocess.run([sys.executable, "-S", "-E", "-c", _LAUNCHER, str(out), *argv], env=env, cwd=out.parent,
-                         stdout=subprocess.PIPE, text=True, check=True).stdout.split()
-    return float(res[0]), float(res[1]), int(res[2]) * 1024, int(res[3])
+    return measure_argv(argv, env, stdout=out, cwd=out.parent)
 
 
 def errors_of(path: Path) -> list:
